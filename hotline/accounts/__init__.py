@@ -1,0 +1,1 @@
+"""Users, roles, agents and password hashing."""

@@ -1,0 +1,1 @@
+"""Customers and what agents record about them: notes, cases, complaints, return visits."""

@@ -1,0 +1,1 @@
+"""Tools for tests, benchmarks and the demo; never imported by the running service."""

@@ -1,0 +1,1 @@
+"""Domain vocabulary and rules shared by every part: enums, phones, calendar, errors."""

@@ -1,0 +1,292 @@
+"""The one typed settings object of hotline.
+
+Read from, in order of precedence: keyword arguments, ``HOTLINE_*`` environment variables
+(nested keys joined with ``__``, e.g. ``HOTLINE_AMI__SECRET``), the TOML file
+(``hotline.toml`` in the working directory, or the path in ``HOTLINE_CONFIG``), and the embedded
+defaults below, which need nothing installed: SQLite, the built-in PBX simulator's address, and
+web pages on loopback.
+
+A bad value stops start-up with :class:`ConfigError`, whose message names the key (dotted, as
+in the TOML file), what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+DEFAULT_CONFIG_FILE = "hotline.toml"
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """Configuration that hotline refuses to start with; the message names every bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///var/hotline.db"
+    # Kept apart from the URL so that it can come from a secret store or an environment
+    # variable without ever being written into a file; it is never shown or logged.
+    password: SecretStr | None = None
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _parse_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except Exception as exc:  # sqlalchemy raises ArgumentError with a terse text
+            raise ValueError(f"not a database URL ({exc})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    def sqlalchemy_url(self) -> Any:
+        """The URL to connect with, password included; never print it."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        if self.password is not None:
+            url = url.set(password=self.password.get_secret_value())
+        return url
+
+    def display_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+class AmiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 5038
+    username: str = "hotline"
+    secret: SecretStr = SecretStr("hotline")
+    # A Ping unanswered for ping_timeout seconds marks the link dead.
+    ping_interval: PositiveSeconds = 5.0
+    ping_timeout: PositiveSeconds = 3.0
+    action_timeout: PositiveSeconds = 5.0
+    reconnect_min: PositiveSeconds = 0.5
+    reconnect_max: PositiveSeconds = 30.0
+    # Name of this Asterisk server; calls are unique per (pbx, linkedid) so that several
+    # bridges, one per Asterisk server, can share one database.
+    pbx_name: str = Field(default="pbx1", min_length=1, max_length=64)
+
+
+class AgiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 4573
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    # Signs session cookies; set it in production so sessions survive restarts.
+    session_secret: SecretStr | None = None
+
+
+class RingSettings(_Section):
+    """Ring cadence and the answer window (rule 1.1: answer between ring 3 and ring 5)."""
+
+    # Mainland China ring cadence: 1 s on, 4 s off, so one ring every 5 s.
+    on_seconds: PositiveSeconds = 1.0
+    off_seconds: Annotated[float, Field(ge=0)] = 4.0
+    answer_min_ring: Annotated[int, Field(ge=1, le=20)] = 3
+    answer_max_ring: Annotated[int, Field(ge=1, le=20)] = 5
+    # After this many ring-no-answers in a row an agent is paused with reason ring-no-answer.
+    no_answer_pause_after: Annotated[int, Field(ge=1)] = 2
+
+    @model_validator(mode="after")
+    def _window(self) -> RingSettings:
+        if self.answer_max_ring < self.answer_min_ring:
+            raise ValueError(
+                f"answer_max_ring ({self.answer_max_ring}) must be at least "
+                f"answer_min_ring ({self.answer_min_ring})"
+            )
+        return self
+
+    @property
+    def period(self) -> float:
+        return self.on_seconds + self.off_seconds
+
+
+def _parse_clock(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        try:
+            hh, mm = value.split(":")
+            return dt.time(int(hh), int(mm))
+        except ValueError:
+            pass
+    raise ValueError(f"expected a clock time HH:MM, got {value!r}")
+
+
+Clock = Annotated[dt.time, Field(description="HH:MM in the hotline's time zone")]
+
+
+class HoursSettings(_Section):
+    """Business hours with a midday rest period, in the hotline's time zone."""
+
+    open: Clock = dt.time(8, 0)
+    close: Clock = dt.time(20, 0)
+    rest_start: Clock | None = dt.time(12, 0)
+    rest_end: Clock | None = dt.time(14, 0)
+    # Working days follow the mainland-China calendar of the holidays package, with its
+    # adjusted working weekends; set to "none" to work every day.
+    calendar: Literal["CN", "none"] = "CN"
+
+    @field_validator("open", "close", "rest_start", "rest_end", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> dt.time | None:
+        return None if value in (None, "") else _parse_clock(value)
+
+    @field_serializer("open", "close", "rest_start", "rest_end")
+    def _show_clock(self, value: dt.time | None) -> str | None:
+        return None if value is None else value.strftime("%H:%M")
+
+    @model_validator(mode="after")
+    def _order(self) -> HoursSettings:
+        if self.close <= self.open:
+            raise ValueError(f"close ({self.close:%H:%M}) must be after open ({self.open:%H:%M})")
+        if (self.rest_start is None) != (self.rest_end is None):
+            raise ValueError("rest_start and rest_end must be given together")
+        if self.rest_start is not None and self.rest_end is not None:
+            if not (self.open <= self.rest_start < self.rest_end <= self.close):
+                raise ValueError(
+                    "the rest period must lie inside business hours "
+                    f"({self.open:%H:%M}-{self.close:%H:%M})"
+                )
+        return self
+
+
+class RecordingSettings(_Section):
+    store_dir: Path = Path("var/recordings")
+    spool_dir: Path = Path("var/spool")
+    flag_grace_minutes: Annotated[int, Field(ge=0)] = 10
+    retention_days: Annotated[int, Field(ge=1)] = 3 * 365
+
+
+class Settings(BaseSettings):
+    """Everything hotline can be told; see README's configuration section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    timezone: str = "Asia/Shanghai"
+    # Region used to read national numbers (e.g. 13812345678) before storing them as E.164.
+    default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    var_dir: Path = Path("var")
+
+    database: DatabaseSettings = DatabaseSettings()
+    ami: AmiSettings = AmiSettings()
+    agi: AgiSettings = AgiSettings()
+    web: WebSettings = WebSettings()
+    ring: RingSettings = RingSettings()
+    hours: HoursSettings = HoursSettings()
+    recordings: RecordingSettings = RecordingSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secret_values(self) -> list[str]:
+        """Every secret this configuration holds, for log redaction."""
+        found = [self.ami.secret.get_secret_value()]
+        if self.database.password is not None:
+            found.append(self.database.password.get_secret_value())
+        url_password = make_url(self.database.url).password
+        if url_password:
+            found.append(str(url_password))
+        if self.web.session_secret is not None:
+            found.append(self.web.session_secret.get_secret_value())
+        return [s for s in found if s]
+
+    def public_dict(self) -> dict[str, Any]:
+        """The configuration as shown by ``hotline config show``: secrets masked."""
+        data = self.model_dump(mode="json")
+        data["database"]["url"] = self.database.display_url()
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG_FILE)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_path))
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) or err["type"] == "missing" else f" (got {given!r})"
+        if "secret" in key or "password" in key:
+            shown = ""
+        lines.append(f"  {key}: {msg}{shown}")
+    return f"invalid configuration in {origin}:\n" + "\n".join(lines)
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings or raise :class:`ConfigError` naming every bad key."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        os.environ["HOTLINE_CONFIG"] = str(path)
+    path = Path(os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG_FILE))
+    origin = f"{path} / HOTLINE_* environment" if path.is_file() else "HOTLINE_* environment"
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, origin)) from None

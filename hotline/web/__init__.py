@@ -1,0 +1,1 @@
+"""The web app: agent desk, supervisor pages, reports and the API (FastAPI)."""
