@@ -1,0 +1,132 @@
+"""Domain events: what happened to calls and agents, in hotline's words, not Asterisk's.
+
+The AMI bridge publishes them on :class:`hotline.bus.EventBus`; recordings, the scheduler,
+the persistence writer and the web live feed subscribe. They are frozen dataclasses with
+aware UTC times so they can be queued, logged and compared safely.
+
+``call_key`` identifies a call across the whole deployment: ``"<pbx>:<linkedid>"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+def call_key(pbx: str, linkedid: str) -> str:
+    return f"{pbx}:{linkedid}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainEvent:
+    at: dt.datetime
+    pbx: str = "pbx1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallArrived(DomainEvent):
+    call_key: str
+    linkedid: str
+    uniqueid: str
+    direction: str
+    caller_number: str | None
+    dialled_number: str | None
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRinging(DomainEvent):
+    """The caller hears ringing (inbound: the IVR's EXEC Ringing returned)."""
+
+    call_key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallAnswered(DomainEvent):
+    """The caller's channel was answered (by the IVR or an agent)."""
+
+    call_key: str
+    ring: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallOffered(DomainEvent):
+    """An agent's phone started ringing for this call."""
+
+    call_key: str
+    agent_id: int | None
+    extension: str
+    channel: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentRingNoAnswer(DomainEvent):
+    """The agent's phone rang to the ring-5 deadline; the call was taken from it."""
+
+    call_key: str
+    agent_id: int | None
+    extension: str
+    consecutive: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentAnswered(DomainEvent):
+    call_key: str
+    agent_id: int | None
+    extension: str
+    channel: str
+    ring: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallEnded(DomainEvent):
+    call_key: str
+    disposition: str | None
+    hangup_cause: int | None
+    end_reason: str | None
+    abnormal: bool
+    agent_id: int | None = None
+    caller_number: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentStateChanged(DomainEvent):
+    agent_id: int | None
+    extension: str
+    state: str
+    reason: str | None = None
+    registered: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallFlagged(DomainEvent):
+    """An agent or supervisor flagged a call (abusive, extortion, other)."""
+
+    call_key: str
+    reason: str
+    flagged_by_user_id: int | None
+    reason_text: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingStarted(DomainEvent):
+    call_key: str
+    channel: str
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkStateChanged(DomainEvent):
+    """The AMI link to one Asterisk server went up or down."""
+
+    up: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alert(DomainEvent):
+    """Something a supervisor must see (e.g. a rostered agent's phone unregistered)."""
+
+    kind: str
+    message: str
+    data: dict[str, str] = field(default_factory=dict)
