@@ -7,8 +7,6 @@ ever reaches the file system, and ``../`` or ``/etc/passwd`` in any parameter is
 Every refusal is a 4xx with a message; nothing here answers 500.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.bus import EventBus
 from hotline.db.models import AuditLog, CallFlag, Escalation, Recording
