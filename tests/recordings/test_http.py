@@ -3,6 +3,7 @@ and download audited; paths in requests never reach the file system."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 import httpx
@@ -77,8 +78,10 @@ async def test_the_agent_of_the_call_and_supervisors_listen_and_download_audited
     assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
     out = tmp_path / "got.mp3"
     out.write_bytes(mp3.content)
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name",
-                            "-of", "default=nw=1", str(out)], capture_output=True, text=True)
+    probe = await asyncio.to_thread(
+        subprocess.run, ["ffprobe", "-v", "error", "-show_entries",
+                         "format=duration:stream=codec_name", "-of", "default=nw=1", str(out)],
+        capture_output=True, text=True)
     assert "codec_name=mp3" in probe.stdout
     duration = float(probe.stdout.split("duration=")[1].split()[0])
     assert abs(duration - 12) < 0.5
