@@ -82,16 +82,16 @@ def main() -> None:
               f"best of {args.runs} runs")
         print(f"{'format':6} {'method':14} {'seconds':>8} {'x realtime':>11} {'ratio':>7}")
         for fmt in PlaybackFormat:
-            def cli() -> None:
+            def cli(fmt: PlaybackFormat = fmt) -> None:
                 out = work / f"cli.{fmt.value}"
                 subprocess.run(ffmpeg_command(src, out, fmt), check=True)
 
-            def hotline() -> None:
+            def hotline(fmt: PlaybackFormat = fmt) -> None:
                 cache_dir = work / "cache"
                 shutil.rmtree(cache_dir, ignore_errors=True)
                 TranscodeCache(cache_dir, 1 << 34).get(src, sha, fmt)
 
-            def pydub_export() -> None:
+            def pydub_export(fmt: PlaybackFormat = fmt) -> None:
                 codec = CODECS[fmt].args
                 AudioSegment.from_wav(src).export(
                     work / f"pydub.{fmt.value}", format=codec[codec.index("-f") + 1],

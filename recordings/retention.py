@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.db.models import AuditLog, Recording
 from hotline.db.session import transaction
+from hotline.settings import Settings
 from recordings.store import RecordingStore, UnsafeStorageKey
 from recordings.transcode import TranscodeCache
 
@@ -94,4 +95,16 @@ def purge_expired(
         except Exception as exc:
             log.exception("purging recording #%d failed", rec_id)
             report.failed.append((rec_id, str(exc)))
+    return report
+
+
+def daily_purge(settings: Settings, sessions: sessionmaker[Session]) -> PurgeReport:
+    """The job the scheduler runs once a day (APScheduler calls it in a worker thread)."""
+    cfg = settings.recordings
+    report = purge_expired(
+        sessions, RecordingStore(cfg.store_dir), now=dt.datetime.now(dt.UTC),
+        cache=TranscodeCache(cfg.cache_dir, cfg.cache_max_mb * 1024 * 1024),
+    )
+    log.info("daily recordings purge: %d purged, %d held past retention, %d failed",
+             len(report.purged), report.held, len(report.failed))
     return report

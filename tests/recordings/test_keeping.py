@@ -139,3 +139,15 @@ async def test_purge_cli_dry_run_deletes_nothing(
     assert not service.store.path(rec.storage_key).exists()
 
 
+
+
+async def test_the_daily_purge_job_uses_the_configured_store(
+    service: RecordingService, new_call, people, sessions
+) -> None:
+    from recordings.retention import daily_purge
+
+    rec = await keep(service, new_call, people)
+    with transaction(sessions) as s:
+        s.get(Recording, rec.id).retain_until = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    assert daily_purge(service.settings, sessions).purged == [rec.id]
+    assert not service.store.path(rec.storage_key).exists()
