@@ -185,11 +185,39 @@ class HoursSettings(_Section):
         return self
 
 
+SoundName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_./-]+$",
+        description="Asterisk sound: a name under the sounds directory or an absolute path, "
+        "without extension",
+    ),
+]
+
+
 class RecordingSettings(_Section):
     store_dir: Path = Path("var/recordings")
+    # Where MixMonitor writes every answered call; must be the directory Asterisk writes to.
     spool_dir: Path = Path("var/spool")
     flag_grace_minutes: Annotated[int, Field(ge=0)] = 10
     retention_days: Annotated[int, Field(ge=1)] = 3 * 365
+    # Browser-playable copies made on demand (key: sha256 + format), trimmed to this size.
+    cache_dir: Path = Path("var/recordings-cache")
+    cache_max_mb: Annotated[int, Field(ge=1)] = 2048
+    # How often the spool is swept: unflagged recordings go within a minute of their due time.
+    sweep_seconds: Annotated[float, Field(gt=0, le=60)] = 15.0
+    # Wait this long after a call ended before moving its file: MixMonitor closes it late.
+    settle_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    # Dialplan context of the civil-language warning (deploy/asterisk/extensions.conf).
+    warning_context: str = Field(default="hotline-warning", min_length=1, max_length=80)
+    # S15, played to an abusive caller on the first abusive flag.
+    warning_prompt: SoundName = "hotline/zh-CN/civil-language-warning"
+    # S16, played before hotline ends the call on the second abusive flag.
+    closing_prompt: SoundName = "hotline/zh-CN/closing"
+    # The company's procedure for extortion (rule S20); none configured: nothing is played.
+    extortion_prompt: SoundName | None = None
 
 
 class Settings(BaseSettings):

@@ -110,6 +110,20 @@ class RecordingReason(StrEnum):
     BLACKLIST = "blacklist"
 
 
+class FlagSource(StrEnum):
+    """How a flag on a call was raised."""
+
+    API = "api"  # the agent desk or a supervisor's page, through the API
+    FEATURE_CODE = "feature_code"  # *71 / *72 / *73 dialled from the softphone
+    BLACKLIST = "blacklist"  # automatic: the caller's number is blacklisted (rule 9.15)
+
+
+class EscalationStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
 class TaskType(StrEnum):
     DROPPED_CALL = "dropped-call"
     REQUESTED = "requested"

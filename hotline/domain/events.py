@@ -130,3 +130,16 @@ class Alert(DomainEvent):
     kind: str
     message: str
     data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationRaised(Alert):
+    """An extortion flag raised an escalation to the on-duty team leader and the supervisors.
+
+    A subclass of :class:`Alert`, so a live feed that shows every alert shows it too; pages
+    that want more read the escalation by id.
+    """
+
+    escalation_id: int
+    call_key: str
+    recipient_user_ids: tuple[int, ...] = ()

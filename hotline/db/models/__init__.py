@@ -3,6 +3,7 @@
 from hotline.db.base import Base
 from hotline.db.models.audit import AuditLog
 from hotline.db.models.calls import Call, CallLeg
+from hotline.db.models.flags import CallFlag, Escalation, EscalationRecipient
 from hotline.db.models.outbound import OutboundTask
 from hotline.db.models.people import Agent, BlacklistEntry, Customer, User
 from hotline.db.models.recordings import Recording
@@ -14,11 +15,14 @@ __all__ = [
     "Base",
     "BlacklistEntry",
     "Call",
+    "CallFlag",
     "CallLeg",
     "CallNote",
     "Case",
     "Complaint",
     "Customer",
+    "Escalation",
+    "EscalationRecipient",
     "OutboundTask",
     "Recording",
     "ReturnVisit",

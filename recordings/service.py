@@ -1,0 +1,502 @@
+"""The recordings service: follows calls on the bus, applies flags, and moves spool files.
+
+Lifecycle of a spool file (MixMonitor writes every answered call into the spool):
+
+* while the call lives, the file is left alone: a flag at any minute keeps the whole call;
+* when the call ends, a flagged call's file goes to the store (after ``settle_seconds``, so
+  MixMonitor has closed it); an unflagged one waits for the flag grace period and is then
+  deleted by the next sweep (every ``sweep_seconds``, at most a minute) without ever reaching
+  the store; a flag during the grace period stores it at once;
+* files no tracked call owns (hotline restarted) are read by their name
+  (:mod:`hotline.domain.spool`): once untouched for longer than the grace period they are
+  stored if the database holds a flag for their call, else deleted. Names hotline did not
+  give are never touched.
+
+Database work runs in worker threads; the event loop only keeps the state and sends the AMI
+actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline.bus import EventBus
+from hotline.db.models import Call, CallFlag
+from hotline.db.session import transaction
+from hotline.domain.enums import FlagSource, RecordingReason
+from hotline.domain.events import (
+    AgentAnswered,
+    Alert,
+    CallAnswered,
+    CallArrived,
+    CallEnded,
+    CallFlagged,
+    DomainEvent,
+    EscalationRaised,
+    RecordingStarted,
+)
+from hotline.domain.ports import PbxActions
+from hotline.domain.spool import parse_spool_file_name
+from hotline.settings import Settings
+from recordings import pbx_steps
+from recordings.access import Actor, actor_for_user
+from recordings.archive import CallFacts, NotReadyToStore, find_call, keep_recording, refile
+from recordings.errors import Forbidden, NotFound, TooLate
+from recordings.flags import FlagRequest, StoredFlag, is_blacklisted, store_flag
+from recordings.live import LiveCalls, TrackedCall
+from recordings.store import RecordingStore
+from recordings.transcode import TranscodeCache
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+EVENT_KINDS: tuple[type[DomainEvent], ...] = (
+    CallArrived, CallAnswered, AgentAnswered, RecordingStarted, CallFlagged, CallEnded,
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    flag_id: int
+    call_key: str
+    reason: RecordingReason
+    # What the caller was made to hear: "warning" (S15, then back to the agent), "ended"
+    # (closing line, call ended as abusive), "procedure" (extortion procedure prompt), "none".
+    step: str
+    escalation_id: int | None = None
+    blacklisted: bool = False
+    recording_id: int | None = None
+    pbx_error: str | None = None
+
+
+@dataclass
+class SweepReport:
+    stored: list[int] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+
+class RecordingService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        pbx: PbxActions | None = None,
+        bus: EventBus | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.recordings
+        self.sessions = sessions
+        self.pbx = pbx
+        self.bus = bus
+        self.clock = clock
+        self.store = RecordingStore(self.cfg.store_dir)
+        self.cache = TranscodeCache(self.cfg.cache_dir, self.cfg.cache_max_mb * 1024 * 1024)
+        self.spool = self.cfg.spool_dir.resolve()
+        self.calls = LiveCalls()
+        self._grace = dt.timedelta(minutes=self.cfg.flag_grace_minutes)
+        self._settle = dt.timedelta(seconds=self.cfg.settle_seconds)
+        self._warned_names: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def subscribe(self, bus: EventBus) -> None:
+        self.bus = bus
+        bus.subscribe("recordings", self.handle, kinds=EVENT_KINDS)
+
+    async def start(self) -> None:
+        """Run the sweep every ``sweep_seconds`` until :meth:`stop`."""
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(),
+                                                               name="recordings-sweep")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("recordings sweep failed; retrying in %.0f s", self.cfg.sweep_seconds)
+
+    def _publish(self, event: DomainEvent) -> None:
+        if self.bus is not None:
+            self.bus.publish(event)
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- events -------------------------------------------------------------------------
+
+    async def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, CallArrived):
+            call = self.calls.track(event.call_key)
+            call.caller_channel = event.channel
+            call.caller_number = event.caller_number
+            call.arrived_at = event.at
+            await self._flag_if_blacklisted(call, event.at)
+        elif isinstance(event, CallAnswered):
+            self.calls.track(event.call_key).answered_at = event.at
+        elif isinstance(event, AgentAnswered):
+            call = self.calls.track(event.call_key)
+            call.agent_id = event.agent_id
+            call.agent_channel = event.channel
+        elif isinstance(event, RecordingStarted):
+            path = self._spool_path(event.path)
+            if path is not None:
+                self.calls.track(event.call_key).spool_files.add(path)
+        elif isinstance(event, CallFlagged):
+            await self._flag_from_pbx(event)
+        elif isinstance(event, CallEnded):
+            call = self.calls.track(event.call_key)
+            call.ended_at = event.at
+            if call.agent_id is None:
+                call.agent_id = event.agent_id
+            if call.caller_number is None:
+                call.caller_number = event.caller_number
+
+    def _spool_path(self, raw: str) -> Path | None:
+        """The spool file MixMonitor was told to write, refused when outside the spool."""
+        path = Path(raw)
+        if path.is_absolute() and path.resolve().parent != self.spool:
+            log.error("recording %s is outside the spool %s: not managed", raw, self.spool)
+            return None
+        name = path.name if path.suffix else f"{path.name}.wav"
+        return self.spool / name
+
+    async def _flag_if_blacklisted(self, call: TrackedCall, at: dt.datetime) -> None:
+        if call.blacklist_checked or not call.caller_number:
+            return
+        call.blacklist_checked = True
+        region = self.settings.default_region
+        if not await self._db(self._blacklisted, call.caller_number, region):
+            return
+        async with call.lock:
+            await self._db(self._store_flag, call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
+                           None, at, False, None)
+            call.reasons.append(RecordingReason.BLACKLIST)
+        log.info("call %s from blacklisted %s is recorded from the start", call.call_key,
+                 call.caller_number)
+
+    def _blacklisted(self, number: str, region: str) -> bool:
+        with self.sessions() as session:
+            return is_blacklisted(session, number, region)
+
+    async def _flag_from_pbx(self, event: CallFlagged) -> None:
+        """A feature code (*71/*72/*73) dialled by the agent, as the bridge reports it."""
+        call = self.calls.track(event.call_key)
+        user_id = event.flagged_by_user_id
+        if user_id is None and call.agent_id is not None:
+            user_id = await self._db(self._user_of_agent, call.agent_id)
+        actor = await self._db(self._actor, user_id) if user_id is not None else None
+        if actor is None:
+            log.error("flag %s on %s: no active user behind it; ignored", event.reason,
+                      event.call_key)
+            return
+        reason_text = event.reason_text or (
+            "flagged from the softphone" if event.reason == RecordingReason.OTHER else ""
+        )
+        try:
+            request = FlagRequest.parse(
+                {"call_key": event.call_key, "reason": event.reason, "reason_text": reason_text}
+            )
+            await self.flag(actor, request, source=FlagSource.FEATURE_CODE)
+        except Exception as exc:
+            log.error("flag %s on %s from the softphone refused: %s", event.reason,
+                      event.call_key, exc)
+
+    def _user_of_agent(self, agent_id: int) -> int | None:
+        from hotline.db.models import Agent
+
+        with self.sessions() as session:
+            return session.scalar(select(Agent.user_id).where(Agent.id == agent_id))
+
+    def _actor(self, user_id: int) -> Actor | None:
+        with self.sessions() as session:
+            return actor_for_user(session, user_id)
+
+    # -- flags --------------------------------------------------------------------------
+
+    async def flag(
+        self, actor: Actor, data: FlagRequest | dict[str, Any], *,
+        source: FlagSource = FlagSource.API,
+    ) -> FlagResult:
+        """Flag a call for ``actor``: store the flag, then warn, end, or escalate."""
+        request = FlagRequest.parse(data)
+        now = self.clock()
+        call = await self._call_for(actor, request)
+        if not actor.may_flag(call.agent_id):
+            raise Forbidden(f"call {call.call_key} is not yours to flag")
+        if call.ended_at is not None and now > call.ended_at + self._grace:
+            raise TooLate(
+                f"call {call.call_key} ended at {call.ended_at:%Y-%m-%d %H:%M:%S} UTC; flags are "
+                f"taken up to {self.cfg.flag_grace_minutes} minutes after the end"
+            )
+        async with call.lock:
+            stored: StoredFlag = await self._db(
+                self._store_flag, call, request.reason, request.reason_text, source,
+                actor.user_id, now, request.blacklist, actor.client,
+            )
+            abusive_before = call.abusive_flags
+            call.reasons.append(request.reason)
+            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+            recording_id = None
+            if call.stored:
+                # Kept already (flagged before, call over): file it under the new flag too,
+                # e.g. an extortion flag in the grace period puts it on legal hold.
+                await self._db(refile, self.sessions, call.call_key, now)
+            elif call.ended_at is not None:
+                recording_id = await self._store_files(call, now)
+        self._announce(call, request, stored, actor)
+        return FlagResult(
+            flag_id=stored.flag_id, call_key=call.call_key, reason=request.reason, step=step,
+            escalation_id=stored.escalation_id, blacklisted=stored.blacklisted,
+            recording_id=recording_id, pbx_error=pbx_error,
+        )
+
+    def _store_flag(
+        self, call: TrackedCall, reason: RecordingReason, text: str, source: FlagSource,
+        actor_id: int | None, at: dt.datetime, blacklist: bool, client: str | None,
+    ) -> StoredFlag:
+        with transaction(self.sessions) as session:
+            row = find_call(session, call.call_key)
+            return store_flag(
+                session, call_key=call.call_key, call_id=row.id if row else None, reason=reason,
+                reason_text=text, source=source, actor_id=actor_id, at=at, blacklist=blacklist,
+                caller_number=call.caller_number or (row.caller_number if row else None),
+                region=self.settings.default_region, client=client,
+            )
+
+    async def _call_for(self, actor: Actor, request: FlagRequest) -> TrackedCall:
+        if request.call_key is None and request.call_id is None:
+            if actor.agent_id is None:
+                raise NotFound("no call given, and you have no agent seat with a current call")
+            call = self.calls.current_call_of(actor.agent_id)
+            if call is None:
+                raise NotFound("you have no current call to flag")
+            return call
+        if request.call_key is not None and (call := self.calls.get(request.call_key)):
+            return call
+        # Not followed on the bus (hotline restarted since): read the call's row.
+        found = await self._db(self._call_from_db, request.call_key, request.call_id)
+        if found is None:
+            raise NotFound(f"no call {request.call_key or request.call_id}")
+        return self._track_from_row(found)
+
+    def _call_from_db(self, key: str | None, call_id: int | None) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            row = find_call(session, key) if key else session.get(Call, call_id)
+            if row is None:
+                return None
+            call_key = f"{row.pbx}:{row.linkedid}"
+            return {
+                "call_key": call_key, "caller_number": row.caller_number,
+                "arrived_at": row.arrived_at, "answered_at": row.answered_at,
+                "agent_id": row.answered_by_agent_id, "ended_at": row.ended_at,
+                "reasons": list(session.scalars(
+                    select(CallFlag.reason).where(CallFlag.call_key == call_key)
+                )),
+            }
+
+    def _track_from_row(self, facts: dict[str, Any]) -> TrackedCall:
+        if (tracked := self.calls.get(facts["call_key"])) is not None:
+            return tracked
+        call = self.calls.track(facts["call_key"])
+        call.caller_number = facts["caller_number"]
+        call.arrived_at, call.answered_at = facts["arrived_at"], facts["answered_at"]
+        call.agent_id = facts["agent_id"]
+        # Not followed to its end by this process: ended when the row says so.
+        call.ended_at = facts["ended_at"]
+        call.reasons.extend(facts["reasons"])
+        call.spool_files.update(self._spool_files_named_for(call.call_key))
+        return call
+
+    async def _pbx_step(
+        self, call: TrackedCall, reason: RecordingReason, abusive_before: int
+    ) -> tuple[str, str | None]:
+        """Send what the flag asks of Asterisk; a failure is reported, the flag stays."""
+        if not call.live or self.pbx is None or call.caller_channel is None:
+            return "none", None
+        cfg, timeout = self.cfg, self.settings.ami.action_timeout * 4
+        try:
+            if reason is RecordingReason.ABUSIVE and abusive_before == 0 and call.agent_channel:
+                await pbx_steps.play_then_rejoin(
+                    self.pbx, context=cfg.warning_context, exten="warn",
+                    caller=call.caller_channel, agent=call.agent_channel,
+                    prompt=cfg.warning_prompt, timeout=timeout,
+                )
+                return "warning", None
+            if reason is RecordingReason.ABUSIVE and abusive_before == 1:
+                await pbx_steps.play_then_end(
+                    self.pbx, context=cfg.warning_context, caller=call.caller_channel,
+                    agent=call.agent_channel, prompt=cfg.closing_prompt, disposition="abusive",
+                    timeout=timeout,
+                )
+                return "ended", None
+            if (reason is RecordingReason.EXTORTION and cfg.extortion_prompt
+                    and call.agent_channel):
+                await pbx_steps.play_then_rejoin(
+                    self.pbx, context=cfg.warning_context, exten="notice",
+                    caller=call.caller_channel, agent=call.agent_channel,
+                    prompt=cfg.extortion_prompt, timeout=timeout,
+                )
+                return "procedure", None
+        except Exception as exc:  # the AMI link is down, the channel is gone...
+            log.error("flag on %s: the PBX step failed: %s", call.call_key, exc)
+            return "none", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return "none", None
+
+    def _announce(self, call: TrackedCall, request: FlagRequest, stored: StoredFlag,
+                  actor: Actor) -> None:
+        now = self.clock()
+        if stored.escalation_id is not None:
+            self._publish(EscalationRaised(
+                at=now, pbx=call.call_key.partition(":")[0], kind="extortion",
+                message=f"勒索/敲诈来电 extortion flagged on call {call.call_key}",
+                data={"call_key": call.call_key, "flag_id": str(stored.flag_id),
+                      "reason_text": request.reason_text},
+                escalation_id=stored.escalation_id, call_key=call.call_key,
+                recipient_user_ids=stored.recipient_user_ids,
+            ))
+        else:
+            self._publish(Alert(
+                at=now, pbx=call.call_key.partition(":")[0], kind="call-flagged",
+                message=f"call {call.call_key} flagged {request.reason.value}",
+                data={"call_key": call.call_key, "reason": request.reason.value,
+                      "flag_id": str(stored.flag_id), "by_user_id": str(actor.user_id)},
+            ))
+
+    # -- spool → store ------------------------------------------------------------------
+
+    def _spool_files_named_for(self, call_key: str) -> set[Path]:
+        if not self.spool.is_dir():
+            return set()
+        found = set()
+        for path in self.spool.glob("*.wav"):
+            parsed = parse_spool_file_name(path.name)
+            if parsed is not None and parsed.call_key == call_key:
+                found.add(path.resolve())
+        return found
+
+    async def _store_files(self, call: TrackedCall, now: dt.datetime) -> int | None:
+        """Move the call's spool files to the store; the id of the last one kept."""
+        call.spool_files.update(self._spool_files_named_for(call.call_key))
+        facts = CallFacts(call.call_key, call.agent_id, call.caller_number)
+        last_id = None
+        for path in sorted(call.spool_files):
+            if not path.exists():
+                continue
+            try:
+                recording = await self._db(
+                    keep_recording, self.sessions, self.store, path, facts, now=now,
+                    tz=self.settings.tz, retention_days=self.cfg.retention_days,
+                    region=self.settings.default_region,
+                )
+            except NotReadyToStore as exc:
+                log.warning("recording of %s waits: %s", call.call_key, exc)
+                return last_id
+            last_id = recording.id
+        call.stored = all(not p.exists() for p in call.spool_files)
+        return last_id
+
+    async def sweep(self, now: dt.datetime | None = None) -> SweepReport:
+        """Store what is flagged, delete what is due, adopt files of calls not followed."""
+        now = now or self.clock()
+        report = SweepReport()
+        self._adopt_spool_files()
+        for call in self.calls.all():
+            if call.ended_at is None:
+                continue
+            async with call.lock:
+                if call.flagged and not call.stored and now >= call.ended_at + self._settle:
+                    recording_id = await self._store_files(call, now)
+                    if recording_id is not None:
+                        report.stored.append(recording_id)
+                    if not call.stored:
+                        report.waiting.append(call.call_key)
+                    continue
+                if now < call.ended_at + self._grace:
+                    continue
+                if not call.flagged:
+                    for path in call.spool_files:
+                        if path.exists():
+                            path.unlink()
+                            report.deleted.append(path.name)
+                if call.stored or not call.flagged:
+                    self.calls.forget(call.call_key)
+        await self._sweep_orphans(now, report)
+        return report
+
+    def _adopt_spool_files(self) -> None:
+        """Files named for a tracked call belong to it, whether or not RecordingStarted came."""
+        for path in self._spool_listing():
+            parsed = parse_spool_file_name(path.name)
+            if parsed is not None and (call := self.calls.get(parsed.call_key)) is not None:
+                call.spool_files.add(path)
+
+    def _spool_listing(self) -> list[Path]:
+        if not self.spool.is_dir():
+            return []
+        return sorted(p.resolve() for p in self.spool.iterdir() if p.is_file())
+
+    async def _sweep_orphans(self, now: dt.datetime, report: SweepReport) -> None:
+        stale_after = (self._grace + dt.timedelta(minutes=1)).total_seconds()
+        for path in self._spool_listing():
+            if self.calls.owner_of(path) is not None:
+                continue
+            parsed = parse_spool_file_name(path.name)
+            if parsed is None:
+                if path.name not in self._warned_names:
+                    self._warned_names.add(path.name)
+                    log.warning("spool file %s was not named by hotline: left alone", path.name)
+                continue
+            try:
+                idle = now.timestamp() - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if idle < stale_after:
+                continue  # maybe a live call hotline has not heard of yet
+            flagged = await self._db(self._has_flags, parsed.call_key)
+            if flagged:
+                call = self.calls.track(parsed.call_key)
+                call.ended_at = call.ended_at or now
+                call.reasons.extend(flagged)
+                async with call.lock:
+                    recording_id = await self._store_files(call, now)
+                if recording_id is not None:
+                    report.stored.append(recording_id)
+                if call.stored:
+                    self.calls.forget(call.call_key)
+                else:
+                    report.waiting.append(call.call_key)
+            else:
+                path.unlink(missing_ok=True)
+                report.deleted.append(path.name)
+                log.info("deleted unflagged spool file %s of a call hotline did not follow",
+                         path.name)
+
+    def _has_flags(self, call_key: str) -> list[RecordingReason]:
+        with self.sessions() as session:
+            return list(session.scalars(
+                select(CallFlag.reason).where(CallFlag.call_key == call_key)
+            ))
