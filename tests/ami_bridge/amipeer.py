@@ -1,0 +1,149 @@
+"""A scripted AMI peer: an asyncio TCP server that behaves exactly as a test tells it to.
+
+The protocol tests must reproduce specific misbehaviour (a reply that never comes, a Pong that
+never comes, a banner split in two, a byte that is not UTF-8), which no simulator of a healthy
+Asterisk would produce. Each accepted connection runs the test's script with a
+:class:`PeerConn`; bytes sent are exactly those given (taken from the captures or from
+protocol-notes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+
+
+def msg(*headers: tuple[str, str]) -> bytes:
+    return b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n"
+
+
+@dataclass
+class PeerConn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    index: int
+    actions: list[dict[str, str]] = field(default_factory=list)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def send_split(self, data: bytes, size: int = 1, pause: float = 0.0005) -> None:
+        """Send ``data`` in pieces of ``size`` bytes, each its own TCP write."""
+        for i in range(0, len(data), size):
+            self.writer.write(data[i:i + size])
+            await self.writer.drain()
+            await asyncio.sleep(pause)
+
+    async def read_action(self, timeout: float = 5.0) -> dict[str, str]:
+        raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout)
+        action: dict[str, str] = {}
+        for line in raw.decode().split("\r\n"):
+            if ": " in line:
+                k, v = line.split(": ", 1)
+                action[k] = v
+        self.actions.append(action)
+        return action
+
+    async def reply(self, action: dict[str, str], *headers: tuple[str, str]) -> None:
+        aid = action.get("ActionID")
+        first, rest = headers[0], headers[1:]
+        parts = [first] + ([("ActionID", aid)] if aid else []) + list(rest)
+        await self.send(msg(*parts))
+
+    async def login(self, *, fully_booted: bool = True) -> dict[str, str]:
+        """Banner, then accept the Login the client sends."""
+        await self.send(BANNER)
+        action = await self.read_action()
+        assert action["Action"].lower() == "login", action
+        await self.reply(action, ("Response", "Success"), ("Message", "Authentication accepted"))
+        if fully_booted:
+            await self.send(msg(
+                ("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", "42"),
+                ("LastReload", "42"), ("Status", "Fully Booted"),
+            ))
+        return action
+
+    async def serve_pings(self) -> None:
+        """Answer Pings (and Logoff) until the client goes away; record everything."""
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            while True:
+                action = await self.read_action(timeout=3600)
+                name = action.get("Action", "").lower()
+                if name == "ping":
+                    await self.reply(action, ("Response", "Success"), ("Ping", "Pong"),
+                                     ("Timestamp", "1795390124.000000"))
+                elif name == "logoff":
+                    await self.reply(action, ("Response", "Goodbye"),
+                                     ("Message", "Thanks for all the fish."))
+                    self.writer.close()
+                    return
+
+    async def idle(self) -> None:
+        """Keep the socket open, read and ignore everything (a half-open peer)."""
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await self.reader.read(4096):
+                pass
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+Script = Callable[[PeerConn], Awaitable[None]]
+
+
+class ScriptedAmi:
+    """``async with ScriptedAmi(script) as peer:`` then connect to ``peer.port``."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.conns: list[PeerConn] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.connected = asyncio.Condition()
+
+    async def __aenter__(self) -> ScriptedAmi:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for conn in self.conns:
+            conn.writer.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.wait_closed(), 1.0)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = PeerConn(reader, writer, len(self.conns))
+        self.conns.append(conn)
+        async with self.connected:
+            self.connected.notify_all()
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.append(task)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            await self.script(conn)
+
+    async def wait_connections(self, n: int, timeout: float) -> bool:
+        async def _wait() -> None:
+            async with self.connected:
+                await self.connected.wait_for(lambda: len(self.conns) >= n)
+
+        try:
+            await asyncio.wait_for(_wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def all_actions(self) -> list[dict[str, str]]:
+        return [a for c in self.conns for a in c.actions]
