@@ -57,6 +57,8 @@ class CallOffered(DomainEvent):
     agent_id: int | None
     extension: str
     channel: str
+    # the agent leg's Uniqueid: the ring-5 deadline follows this leg
+    uniqueid: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,7 @@ class AgentAnswered(DomainEvent):
     extension: str
     channel: str
     ring: int | None
+    uniqueid: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
