@@ -39,8 +39,8 @@ from hotline.domain.calendar import WorkingCalendar
 from hotline.domain.enums import AgentState, Role
 from hotline.domain.errors import InvalidInput
 from hotline.domain.events import (
-    Alert,
     AgentStateChanged,
+    Alert,
     CallEnded,
     CallUpdated,
     DomainEvent,

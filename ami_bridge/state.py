@@ -211,7 +211,7 @@ class CallTracker:
         self.config = config
         self.pbx = config.pbx
         self.ring = config.ring
-        self.agents = agents or AgentBook(config.pbx)
+        self.agents = agents if agents is not None else AgentBook(config.pbx)
         self.calls: dict[str, Call] = {}
         self.legs: dict[str, tuple[Call, Leg]] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()

@@ -147,3 +147,77 @@ class ScriptedAmi:
 
     def all_actions(self) -> list[dict[str, str]]:
         return [a for c in self.conns for a in c.actions]
+
+
+class FakeAsterisk:
+    """Enough of Asterisk's AMI for the Bridge: login, Ping, Logoff, CoreShowChannels,
+    DeviceStateList and Hangup, with the events a test pushes. ``channels`` is what the next
+    CoreShowChannels lists; every action received is kept in ``actions``."""
+
+    def __init__(self) -> None:
+        self.channels: list[list[tuple[str, str]]] = []
+        self.devices: dict[str, str] = {}
+        self.actions: list[dict[str, str]] = []
+        self.conn: PeerConn | None = None
+        self.logged_in = asyncio.Event()
+        self.action_seen = asyncio.Condition()
+        self.hangup_events: dict[str, bytes] = {}  # channel -> bytes to send after a Hangup
+
+    async def script(self, conn: PeerConn) -> None:
+        await conn.login()
+        self.conn = conn
+        self.logged_in.set()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                action = await conn.read_action(timeout=3600)
+                self.actions.append(action)
+                async with self.action_seen:
+                    self.action_seen.notify_all()
+                await self._answer(conn, action)
+
+    async def _answer(self, conn: PeerConn, action: dict[str, str]) -> None:
+        name = action.get("Action", "").lower()
+        aid = action.get("ActionID", "")
+        if name == "ping":
+            await conn.reply(action, ("Response", "Success"), ("Ping", "Pong"), ("Timestamp", "1.0"))
+        elif name == "logoff":
+            await conn.reply(action, ("Response", "Goodbye"), ("Message", "Thanks for all the fish."))
+            conn.close()
+        elif name == "coreshowchannels":
+            await conn.reply(action, ("Response", "Success"), ("EventList", "start"),
+                             ("Message", "Channels will follow"))
+            for chan in self.channels:
+                await conn.send(msg(("Event", "CoreShowChannel"), ("ActionID", aid), *chan))
+            await conn.send(msg(("Event", "CoreShowChannelsComplete"), ("ActionID", aid),
+                                ("EventList", "Complete"), ("ListItems", str(len(self.channels)))))
+        elif name == "devicestatelist":
+            await conn.reply(action, ("Response", "Success"), ("EventList", "start"),
+                             ("Message", "Device State Changes will follow"))
+            for device, state in self.devices.items():
+                await conn.send(msg(("Event", "DeviceStateChange"), ("ActionID", aid),
+                                    ("Device", device), ("State", state)))
+            await conn.send(msg(("Event", "DeviceStateListComplete"), ("ActionID", aid),
+                                ("EventList", "Complete"), ("ListItems", str(len(self.devices)))))
+        elif name == "hangup":
+            channel = action.get("Channel", "")
+            if channel in self.hangup_events:
+                await conn.reply(action, ("Response", "Success"), ("Message", "Channel Hungup"))
+                await conn.send(self.hangup_events.pop(channel))
+            else:
+                await conn.reply(action, ("Response", "Error"), ("Message", "No such channel"))
+        else:
+            await conn.reply(action, ("Response", "Success"))
+
+    async def wait_action(self, name: str, timeout: float) -> dict[str, str]:
+        async def _wait() -> dict[str, str]:
+            async with self.action_seen:
+                await self.action_seen.wait_for(
+                    lambda: any(a.get("Action", "").lower() == name.lower() for a in self.actions)
+                )
+            return next(a for a in self.actions if a.get("Action", "").lower() == name.lower())
+
+        return await asyncio.wait_for(_wait(), timeout)
+
+    async def send(self, data: bytes) -> None:
+        assert self.conn is not None
+        await self.conn.send(data)
