@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ami_bridge.frames import AmiMessage
+from ami_bridge.frames import AmiMessage, RawFilter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,30 @@ class EventDispatcher:
         self._sync: list[_SyncListener] = []
         self._async: list[_AsyncListener] = []
         self._closed = False
+        # which events anyone wants: None = every event; else name -> raw filter (None: all)
+        self._interest: dict[bytes, RawFilter | None] | None = {}
+
+    @property
+    def interest(self) -> dict[bytes, RawFilter | None] | None:
+        """Event names (as bytes) some handler wants, each with a raw filter or None; None
+        if some handler wants every event. The reader skips the rest without parsing."""
+        return self._interest
+
+    def _note_interest(self, names: tuple[str, ...] | None, raw_filters: dict[str, RawFilter] | None) -> None:
+        if names is None or self._interest is None:
+            self._interest = None
+            return
+        for name in names:
+            key = name.encode()
+            new = (raw_filters or {}).get(name)
+            if key not in self._interest:
+                self._interest[key] = new
+                continue
+            old = self._interest[key]
+            if old is None or new is None:
+                self._interest[key] = None
+            else:
+                self._interest[key] = _either(old, new)
 
     def add(
         self,
@@ -65,11 +89,14 @@ class EventDispatcher:
         *,
         name: str | None = None,
         events: tuple[str, ...] | None = None,
+        raw_filters: dict[str, RawFilter] | None = None,
         maxsize: int = 10_000,
     ) -> HandlerStats:
-        """Register a handler for all events (or only the named ones)."""
+        """Register a handler for all events (or only the named ones; ``raw_filters`` may
+        narrow some of those further by a look at the raw bytes)."""
         label = name or getattr(handler, "__qualname__", repr(handler))
         names = frozenset(events) if events else None
+        self._note_interest(events or None, raw_filters)
         if inspect.iscoroutinefunction(handler):
             listener = _AsyncListener(label, handler, names, asyncio.Queue(maxsize))
             self._async.append(listener)
@@ -166,3 +193,10 @@ class EventDispatcher:
         found: dict[str, HandlerStats] = {s.name: s.stats for s in self._sync}
         found.update({a.name: a.stats for a in self._async})
         return found
+
+
+def _either(a: RawFilter, b: RawFilter) -> RawFilter:
+    def both(src: bytes | bytearray, start: int, end: int) -> bool:
+        return a(src, start, end) or b(src, start, end)
+
+    return both

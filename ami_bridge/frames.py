@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,19 @@ def parse_message(text: str, bad_bytes: bool = False) -> AmiMessage:
     last_key: str | None = None
     for line in text.split("\r\n"):
         key, sep, value = line.partition(": ")
+        # the common case first: a new, ordinary header
+        if sep and key not in headers and "Variable" not in key and value[-1:] != "\n":
+            headers[key] = value
+            last_key = key
+            continue
         if not sep:
             if line.endswith(":") and " " not in line:
                 key, value = line[:-1], ""
             elif last_key is not None:
                 # a line without a header name continues the previous value (legacy
                 # "Response: Follows" bodies, or a stray line break inside a value)
-                headers[last_key] = f"{headers[last_key]}\n{line}" if line else headers[last_key]
+                if line:
+                    headers[last_key] = f"{headers[last_key]}\n{line}"
                 continue
             else:
                 continue
@@ -149,7 +155,7 @@ def parse_message(text: str, bad_bytes: bool = False) -> AmiMessage:
                 multi[key] = [headers[key]]
             multi[key].append(value)
             continue
-        headers[key] = value.rstrip("\n") if value.endswith("\n") else value
+        headers[key] = value.rstrip("\n")
         last_key = key
     return AmiMessage(headers, variables, multi, bad_bytes)
 
@@ -167,12 +173,28 @@ def encode_action(headers: dict[str, str] | list[tuple[str, str]]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+# A quick look at an event's raw bytes (buffer, start, end) before it is decoded: False
+# means nobody wants it, and it is skipped unparsed.
+RawFilter = Callable[[bytes | bytearray, int, int], bool]
+
+
+def raw_header(src: bytes | bytearray, start: int, end: int, name: bytes) -> bytes | None:
+    """The value of header ``name`` in a raw message, without parsing it."""
+    i = src.find(b"\r\n" + name + b": ", start, end)
+    if i < 0:
+        return None
+    i += len(name) + 4
+    j = src.find(b"\r\n", i, end)
+    return bytes(src[i: end if j < 0 else j])
+
+
 class Framer:
     """Turns the byte stream of one connection into messages.
 
     ``feed`` accepts chunks of any size and split anywhere; ``version`` is the AMI version
     from the banner once it has arrived whole. The banner is optional: a stream whose first
-    line is already a header is read as messages.
+    line is already a header is read as messages. An event for which ``want`` answers False
+    is counted in ``skipped`` and never decoded.
     """
 
     def __init__(self) -> None:
@@ -183,26 +205,38 @@ class Framer:
         self.banner: str | None = None
         self.decode_errors = 0
         self.dropped_oversize = 0
+        self.skipped = 0
         self._last_decode_log = 0.0
 
-    def feed(self, data: bytes) -> Iterator[AmiMessage]:
+    def feed(self, data: bytes, want: RawFilter | None = None) -> Iterator[AmiMessage]:
         buf = self._buf
-        buf += data
         if not self._banner_done:
+            buf += data
             if not self._take_banner():
                 return
+            src: bytes | bytearray = buf
+        elif buf:
+            buf += data
+            src = buf
+        else:
+            src = data  # nothing left over: work on the bytes as they came
         start = 0
-        scan = self._scan_from
+        scan = self._scan_from if src is buf else 0
         while True:
-            end = buf.find(_EOM, scan)
+            end = src.find(_EOM, scan)
             if end < 0:
                 break
-            chunk = bytes(buf[start:end])
+            if end > start:
+                if want is not None and src.startswith(b"Event: ", start) and not want(src, start, end):
+                    self.skipped += 1
+                else:
+                    yield self._decode(src[start:end])
             start = scan = end + 4
-            if chunk:
-                yield self._decode(chunk)
-        if start:
-            del buf[:start]
+        if src is buf:
+            if start:
+                del buf[:start]
+        elif start < len(src):
+            buf += src[start:]
         self._scan_from = max(0, len(buf) - 3)
         if len(buf) > MAX_MESSAGE_BYTES:
             self.dropped_oversize += 1
@@ -230,7 +264,7 @@ class Framer:
             del buf[: end + 2]
         return True
 
-    def _decode(self, chunk: bytes) -> AmiMessage:
+    def _decode(self, chunk: bytes | bytearray) -> AmiMessage:
         try:
             return parse_message(chunk.decode("utf-8"))
         except UnicodeDecodeError:

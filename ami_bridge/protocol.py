@@ -159,7 +159,7 @@ class _Session(asyncio.Protocol):
         framer = self.framer
         receive = self.client._receive
         try:
-            for message in framer.feed(data):
+            for message in framer.feed(data, self.client._want):
                 if not self.banner.done():
                     self.banner.set_result(framer.banner)
                 receive(message)
@@ -210,6 +210,7 @@ class AmiClient:
         self._ids = itertools.count(1)
         self._prefix = f"hl-{secrets.token_hex(4)}-"
         self._pending: dict[str, _Pending] = {}
+        self._lists = 0  # list actions waiting for their items
         self._waiters: dict[tuple[str, str], list[asyncio.Future[AmiMessage]]] = {}
         self._session: _Session | None = None
         self._logged_in = False
@@ -331,6 +332,7 @@ class AmiClient:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         pending = _Pending(action, fut, is_list)
         self._pending[action_id] = pending
+        self._lists += is_list
         limit = self.config.action_timeout if timeout is None else timeout
         try:
             session.write(data)
@@ -341,10 +343,25 @@ class AmiClient:
             raise ActionTimeout(f"no reply to AMI {action} within {limit:g}s") from None
         finally:
             self._pending.pop(action_id, None)
+            self._lists -= is_list
             if not fut.done():
                 fut.cancel()
 
     # -- receiving ------------------------------------------------------------------------
+
+    def _want(self, src: bytes | bytearray, start: int, end: int) -> bool:
+        """Is this raw event worth parsing? Replies to lists and awaited events always are."""
+        if self._waiters or self._lists:
+            return True
+        interest = self.events.interest
+        if interest is None:
+            return True
+        nl = src.find(b"\r\n", start, end)
+        name = bytes(src[start + 7: end if nl < 0 else nl])
+        if name not in interest:
+            return False
+        check = interest[name]
+        return True if check is None else check(src, start, end)
 
     def _receive(self, message: AmiMessage) -> None:
         headers = message.headers
@@ -434,7 +451,6 @@ class AmiClient:
             cfg.connect_timeout,
         )
         self._session = session
-        logged_in = False
         pinger: asyncio.Task[None] | None = None
         try:
             # Asterisk greets first; a peer that does not is still tried.
@@ -457,7 +473,6 @@ class AmiClient:
             assert isinstance(reply, AmiMessage)
             if reply.get("Response") != "Success":
                 raise AuthenticationFailed(reply.get("Message") or "login refused")
-            logged_in = True
             self._logged_in = True
             self.stats.connects += 1
             self._up.set()
@@ -487,8 +502,6 @@ class AmiClient:
             if was_up:
                 self.stats.disconnects += 1
                 self._notify_link(False, "link lost" if not self._stopping else "stopped")
-            if not logged_in:
-                pass
 
     async def _run_hook(self) -> None:
         assert self._on_connected is not None

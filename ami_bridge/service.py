@@ -114,7 +114,10 @@ class Bridge:
         self._wrap_up: dict[int, asyncio.TimerHandle] = {}
         self._alerted: set[int] = set()
         self._roster_task: asyncio.Task[None] | None = None
-        self.client.events.add(self.on_ami_event, name="call-tracker", events=tuple(self.tracker.handled_events))
+        self.client.events.add(
+            self.on_ami_event, name="call-tracker", events=tuple(sorted(self.tracker.handled_events)),
+            raw_filters=self.tracker.raw_filters(),
+        )
         self.bus.subscribe(
             "call-writer", self.writer.handle, kinds=(CallUpdated, AgentStateChanged, CallEnded),
             maxsize=self.options.writer_queue,

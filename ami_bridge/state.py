@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ami_bridge.agents import AgentBook, AgentLive
-from ami_bridge.frames import AmiMessage
+from ami_bridge.frames import AmiMessage, RawFilter, raw_header
 from hotline.domain.enums import AgentState, CallCategory, CallDirection, CallDisposition, LegRole
 from hotline.domain.events import (
     AgentAnswered,
@@ -190,6 +190,19 @@ class Call:
         )
 
 
+_VARIABLES = (b"HOTLINE_", b"_HOTLINE_", b"__HOTLINE_", b"MIXMONITOR_FILENAME")
+
+
+def _wanted_variable(src: bytes | bytearray, start: int, end: int) -> bool:
+    i = src.find(b"\r\nVariable: ", start, end)
+    return i < 0 or src.startswith(_VARIABLES, i + 12)
+
+
+def _exec_ringing(src: bytes | bytearray, start: int, end: int) -> bool:
+    command = raw_header(src, start, end, b"Command")
+    return command is None or command[:12].upper() == b"EXEC RINGING"
+
+
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -250,6 +263,23 @@ class CallTracker:
     def handled_events(self) -> frozenset[str]:
         """The AMI events that can change anything here (others may be skipped unread)."""
         return frozenset(self._handlers)
+
+    def raw_filters(self) -> dict[str, RawFilter]:
+        """Quick looks at raw bytes that tell which of the frequent events can matter: about
+        half of all events are VarSet, and only HOTLINE_* and MIXMONITOR_FILENAME count;
+        Newexten only counts for a bridged leg (a Redirect); AGIExecEnd only for Ringing."""
+        return {
+            "VarSet": _wanted_variable,
+            "AGIExecEnd": _exec_ringing,
+            "Newexten": self._bridged_leg,
+        }
+
+    def _bridged_leg(self, src: bytes | bytearray, start: int, end: int) -> bool:
+        uid = raw_header(src, start, end, b"Uniqueid")
+        if uid is None:
+            return True
+        found = self.legs.get(uid.decode("utf-8", "replace"))
+        return found is not None and (found[1].bridge is not None or found[1].left_from is not None)
 
     # -- entry points ---------------------------------------------------------------------
 

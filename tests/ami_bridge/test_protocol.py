@@ -230,3 +230,39 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         if cap > 0.5:
             assert max(sample) - min(sample) > cap / 4  # really jittered
     assert max(delays[9]) > 15  # it grows up to the cap
+
+
+async def test_events_nobody_wants_are_skipped_unparsed_but_list_items_never() -> None:
+    def var(name: str) -> bytes:
+        return msg(("Event", "VarSet"), ("Privilege", "dialplan,all"), ("Channel", "PJSIP/x-1"),
+                   ("Uniqueid", "1.1"), ("Variable", name), ("Value", "v"))
+
+    async def script(conn: PeerConn) -> None:
+        await conn.login()
+        await conn.send(var("RTPAUDIOQOS") + var("HOTLINE_CATEGORY") + msg(
+            ("Event", "RTCPSent"), ("Privilege", "reporting,all"), ("Channel", "PJSIP/x-1")))
+        action = await conn.read_action()
+        await conn.reply(action, ("Response", "Success"), ("EventList", "start"),
+                         ("Message", "Channels will follow"))
+        await conn.send(core_show_channel(action["ActionID"], "1.1") + msg(
+            ("Event", "CoreShowChannelsComplete"), ("ActionID", action["ActionID"]),
+            ("EventList", "Complete"), ("ListItems", "1")))
+        await conn.serve_pings()
+
+    def hotline_only(src: bytes | bytearray, start: int, end: int) -> bool:
+        return b"Variable: HOTLINE_" in src[start:end]
+
+    async with ScriptedAmi(script) as peer:
+        client = AmiClient(config(peer.port))
+        seen: list[str] = []
+        client.events.add(lambda e: seen.append(e["Variable"]), name="vars", events=("VarSet",),
+                          raw_filters={"VarSet": hotline_only})
+        await client.start()
+        await client.wait_connected(2)
+        try:
+            _reply, items = await client.send_list("CoreShowChannels")
+            assert [i["Uniqueid"] for i in items] == ["1.1"]
+            assert seen == ["HOTLINE_CATEGORY"]
+            assert client._session is not None and client._session.framer.skipped == 2
+        finally:
+            await client.stop()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ami_bridge.frames import AmiMessage
+import pytest
+
+from ami_bridge.frames import AmiMessage, Framer
+from hotline.devtools.captures import load
 from hotline.domain.events import (
     AgentAnswered,
     AgentRingNoAnswer,
@@ -231,3 +234,30 @@ def test_unknown_category_is_ignored_and_logged(caplog) -> None:  # type: ignore
     events = replay(t, capture_events("11"), bad_category)
     assert final_records(events)["1795390410.102"].category is None
     assert "HOTLINE_CATEGORY 'gossip' is not a category" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["02", "03", "04", "05", "06", "07", "11", "13", "14"])
+def test_skipping_events_by_their_raw_bytes_changes_nothing(name: str) -> None:
+    """The reader skips, unparsed, the events the tracker's raw filters reject (most VarSet,
+    Newexten, AGIExecEnd): the domain events must be exactly those of a full parse."""
+    agents = ((201, "201", "Local/201@agents"), (202, "202", "Local/202@agents"),
+              (203, "203", "Local/203@agents"), (1001, "1001", "PJSIP/agent1001"))
+    full = replay(tracker(*agents), capture_events(name))
+
+    t = tracker(*agents)
+    names = {n.encode() for n in t.handled_events}
+    filters = {k.encode(): v for k, v in t.raw_filters().items()}
+
+    def want(src: bytes | bytearray, start: int, end: int) -> bool:
+        nl = src.find(b"\r\n", start, end)
+        event = bytes(src[start + 7:nl])
+        return event in names and (event not in filters or filters[event](src, start, end))
+
+    framer = Framer()
+    skimmed: list = []
+    for m in load(name).streams["ami-mon"].ami("<<"):
+        for message in framer.feed(m.wire(), want):
+            if message.is_event:
+                skimmed.extend(t.feed(message, at(m.t)))
+    assert framer.skipped > 0
+    assert skimmed == full
