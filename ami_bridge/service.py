@@ -29,7 +29,7 @@ from ami_bridge.actions import AmiPbxActions
 from ami_bridge.agents import AgentBook, AgentInfo, AgentLive
 from ami_bridge.frames import AmiMessage
 from ami_bridge.policy import RingDeadlines
-from ami_bridge.protocol import AmiClient, AmiConfig
+from ami_bridge.protocol import ActionTimeout, AmiClient, AmiConfig, AmiError
 from ami_bridge.router import Router
 from ami_bridge.state import CallTracker, TrackerConfig
 from ami_bridge.writer import CallWriter
@@ -191,8 +191,19 @@ class Bridge:
         self.bus.publish(LinkStateChanged(at=self.clock(), pbx=self.pbx, up=up, detail=detail))
 
     async def _resync(self) -> None:
-        channels = await self.actions.core_show_channels()
-        self.publish(self.tracker.resync(channels, self.clock()))
+        for attempt in range(3):
+            asked = self.clock()
+            try:
+                channels = await self.actions.core_show_channels()
+                break
+            except (ActionTimeout, AmiError) as exc:
+                log.warning("resync: CoreShowChannels failed (%s), attempt %d of 3", exc, attempt + 1)
+                await asyncio.sleep(0.5 * (attempt + 1))
+        else:
+            log.error("resync failed: calls that ended while the link was down stay open "
+                      "until the next reconnect")
+            return
+        self.publish(self.tracker.resync(channels, self.clock(), asked_at=asked))
         self.resyncs += 1
         states = await self.actions.device_states()
         for device, state in states.items():

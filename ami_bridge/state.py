@@ -228,6 +228,8 @@ class CallTracker:
         self.calls: dict[str, Call] = {}
         self.legs: dict[str, tuple[Call, Leg]] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
+        # Uniqueids of channels that hung up without the tracker knowing them
+        self._gone: OrderedDict[str, None] = OrderedDict()
         self._bridges: dict[str, set[str]] = {}
         self._dirty: list[Call] = []
         self._message: AmiMessage | None = None
@@ -346,12 +348,18 @@ class CallTracker:
 
     # -- resynchronisation after a reconnect ---------------------------------------------
 
-    def resync(self, channels: Iterable[Headers], at: dt.datetime) -> list[DomainEvent]:
+    def resync(
+        self, channels: Iterable[Headers], at: dt.datetime, asked_at: dt.datetime | None = None
+    ) -> list[DomainEvent]:
         """Bring the tracker in line with Asterisk's channel list (CoreShowChannels).
 
         Legs that vanished while the link was down are closed at the last moment they were
         seen alive; calls left without legs end with ``lost-during-disconnect``. Channels the
         tracker never saw are adopted, so their calls are followed from now on.
+
+        Events keep flowing while the list is built: a leg seen at or after ``asked_at`` (when
+        the list was asked for) was born after the snapshot and is kept; a listed channel
+        whose Hangup already went by is not adopted.
         """
         out: list[DomainEvent] = []
         self._message = None
@@ -366,13 +374,17 @@ class CallTracker:
                     continue
                 item = alive.get(leg.uniqueid)
                 if item is None:
+                    if asked_at is not None and leg.last_seen >= asked_at:
+                        continue
                     self._lose_leg(call, leg, out)
                 else:
                     self._refresh_leg(call, leg, item, at, out)
             if call.live <= 0 and call.ended_at is None:
                 self._end_call(call, max(leg.last_seen for leg in call.legs.values()), out, lost=True)
         # adopt channels born while we were away (callers first, so calls exist for the rest)
-        unknown = [item for uid, item in alive.items() if uid not in self.legs]
+        unknown = [
+            item for uid, item in alive.items() if uid not in self.legs and uid not in self._gone
+        ]
         unknown.sort(key=lambda i: i.get("Uniqueid") != (i.get("Linkedid") or i.get("Uniqueid")))
         for item in unknown:
             self._adopt(item, at, out)
@@ -791,6 +803,11 @@ class CallTracker:
     def _hangup(self, h: Headers, at: dt.datetime, out: list[DomainEvent]) -> None:
         found = self._find(h.get("Uniqueid"))
         if found is None:
+            uid = h.get("Uniqueid")
+            if uid:
+                self._gone[uid] = None
+                if len(self._gone) > 10_000:
+                    self._gone.popitem(last=False)
             return
         call, leg = found
         cause = _int(h.get("Cause"))

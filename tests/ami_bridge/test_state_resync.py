@@ -81,3 +81,24 @@ def test_calls_born_while_the_link_was_down_are_adopted_and_followed() -> None:
     assert [(e.call_key, e.disposition, e.agent_id) for e in ends] == [
         ("pbx1:1795390096.62", "answered", 202), ("pbx1:1795390100.65", "answered", 202)]
     assert t.calls == {}
+
+
+def test_events_arriving_while_the_list_is_built_are_not_undone() -> None:
+    """A call born after the snapshot (seen after the list was asked for) stays; a listed
+    channel whose Hangup already went by is not adopted as a zombie."""
+    events = capture_events("14")
+    t = tracker((1001, "1001", "PJSIP/agent1001"))
+    # the list is asked for at 1.0 s, before the call; the call's first events come in
+    # while it is being built, the list (empty) is applied at 2.3 s
+    replay(t, [e for e in events if e[0] < 2.3])
+    assert t.resync([], at(2.3), asked_at=at(1.0)) == []
+    rest = replay(t, [e for e in events if e[0] >= 2.3])
+    [end] = ended(rest)
+    assert end.end_reason == "caller-hangup"
+
+    # a channel listed by an earlier snapshot but already hung up (its Hangup came first)
+    t2 = tracker()
+    t2.feed({"Event": "Hangup", "Uniqueid": "9.9", "Linkedid": "9.9", "Cause": "16"}, at(1))
+    assert t2.resync([{"Uniqueid": "9.9", "Linkedid": "9.9", "Channel": "PJSIP/carrier-9",
+                       "ChannelState": "6", "Duration": "00:00:05"}], at(2)) == []
+    assert t2.calls == {}
