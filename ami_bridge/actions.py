@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from ami_bridge.protocol import AmiClient, AmiError
+from ami_bridge.protocol import ActionTimeout, AmiClient, AmiError
 from hotline.domain.ports import OriginateResult
 
 # How long Asterisk may take, beyond the dial timeout, to report an Originate's outcome.
@@ -43,9 +43,19 @@ class AmiPbxActions:
         ]
         headers.extend(("Variable", f"{k}={v}") for k, v in variables.items())
         outcome = self.client.expect_event("OriginateResponse", action_id)
+        limit = timeout + ORIGINATE_MARGIN
         try:
             await self.client.send_action("Originate", headers, action_id=action_id)
-            event = await asyncio.wait_for(asyncio.shield(outcome), timeout + ORIGINATE_MARGIN)
+        except BaseException:
+            outcome.cancel()
+            raise
+        try:
+            event = await asyncio.wait_for(asyncio.shield(outcome), limit)
+        except TimeoutError:
+            outcome.cancel()
+            raise ActionTimeout(
+                f"no OriginateResponse for {action_id} within {limit:g}s: outcome unknown"
+            ) from None
         except BaseException:
             outcome.cancel()
             raise

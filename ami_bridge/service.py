@@ -149,7 +149,10 @@ class Bridge:
         if self._own_bus:
             await self.bus.stop(drain=True)
         else:
-            await self.bus.join()
+            try:
+                await asyncio.wait_for(self.bus.join(), 10.0)
+            except TimeoutError:
+                log.warning("bus subscribers still busy after 10 s; stopping the writer anyway")
         await self.writer.stop()
 
     async def reload_agents(self) -> None:

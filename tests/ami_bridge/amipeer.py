@@ -40,12 +40,18 @@ class PeerConn:
             await asyncio.sleep(pause)
 
     async def read_action(self, timeout: float = 5.0) -> dict[str, str]:
+        """The next action; a repeated header (``Variable``) is kept as ``Variable``,
+        ``Variable#2``, ... in order."""
         raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout)
         action: dict[str, str] = {}
         for line in raw.decode().split("\r\n"):
             if ": " in line:
                 k, v = line.split(": ", 1)
-                action[k] = v
+                key, n = k, 1
+                while key in action:
+                    n += 1
+                    key = f"{k}#{n}"
+                action[key] = v
         self.actions.append(action)
         return action
 
@@ -162,6 +168,8 @@ class FakeAsterisk:
         self.logged_in = asyncio.Event()
         self.action_seen = asyncio.Condition()
         self.hangup_events: dict[str, bytes] = {}  # channel -> bytes to send after a Hangup
+        # action name (lower case) -> coroutine(conn, action) answering it instead
+        self.handlers: dict[str, Callable[[PeerConn, dict[str, str]], Awaitable[None]]] = {}
 
     async def script(self, conn: PeerConn) -> None:
         await conn.login()
@@ -178,7 +186,9 @@ class FakeAsterisk:
     async def _answer(self, conn: PeerConn, action: dict[str, str]) -> None:
         name = action.get("Action", "").lower()
         aid = action.get("ActionID", "")
-        if name == "ping":
+        if name in self.handlers:
+            await self.handlers[name](conn, action)
+        elif name == "ping":
             await conn.reply(action, ("Response", "Success"), ("Ping", "Pong"), ("Timestamp", "1.0"))
         elif name == "logoff":
             await conn.reply(action, ("Response", "Goodbye"), ("Message", "Thanks for all the fish."))
