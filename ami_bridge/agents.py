@@ -135,6 +135,10 @@ class AgentBook:
             state=shown[0].value, reason=shown[1], registered=live.registered,
         )
 
+    def refresh(self, live: AgentLive, at: dt.datetime) -> AgentStateChanged | None:
+        """The event for whatever changed on ``live`` since it was last shown, if anything."""
+        return self._changed(live, at)
+
     def set_presence(
         self, live: AgentLive, presence: AgentState, at: dt.datetime, reason: str | None = None
     ) -> AgentStateChanged | None:

@@ -476,14 +476,15 @@ class CallTracker:
         lid = h.get("Linkedid") or uid
         channel = h.get("Channel", "")
         call = self.calls.get(lid)
-        new_call = call is None
         if call is None:
             if lid in self._ended:
                 log.info("Linkedid %s reused after its call ended: a new call", lid)
                 del self._ended[lid]
             call = Call(lid, call_key(self.pbx, lid), at)
             self.calls[lid] = call
-        origin = uid == lid or new_call and not call.legs
+        # the first channel of a call carries its Linkedid; a call first seen through another
+        # channel (the bridge started mid-call) gets its origin from the resync
+        origin = uid == lid
         agent = self.agents.for_channel(channel)
         if origin:
             role = LegRole.AGENT if agent else LegRole.CALLER
@@ -644,7 +645,7 @@ class CallTracker:
                     at=at, pbx=self.pbx, call_key=call.key, agent_id=live.info.agent_id,
                     extension=live.info.extension, consecutive=count,
                 ))
-        change = self.agents._changed(live, at) if change is None else change
+        change = self.agents.refresh(live, at) if change is None else change
         if change:
             out.append(change)
         self._touch(call)
