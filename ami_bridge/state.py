@@ -559,7 +559,12 @@ class CallTracker:
         if leg is call.party:
             call.ringing_at = at
             out.append(CallRinging(at=at, pbx=self.pbx, call_key=call.key))
-        elif leg.role is LegRole.AGENT and leg.agent is not None and not leg.is_origin:
+        elif leg.role is LegRole.AGENT and leg.agent is not None and leg.is_origin:
+            # hotline rings the agent first for an outbound call: not an offer
+            change = self.agents.ringing(leg.agent, leg.uniqueid, at)
+            if change:
+                out.append(change)
+        elif leg.role is LegRole.AGENT and leg.agent is not None:
             leg.offered = True
             change = self.agents.ringing(leg.agent, leg.uniqueid, at)
             if change:
@@ -700,12 +705,13 @@ class CallTracker:
         status = h.get("DialStatus") or None
         leg.dial_status = status
         self._touch(call)
+        # (an Originate shows as a Dial with no caller: its channel is the call's origin)
         if status == "ANSWER":
-            if leg.role is LegRole.AGENT:
+            if leg.role is LegRole.AGENT and not leg.is_origin:
                 self._agent_answered(call, leg, at, out)
             else:
                 self._leg_up(call, leg, at, out)
-        elif leg.role is LegRole.AGENT:
+        elif leg.role is LegRole.AGENT and not leg.is_origin:
             self._offer_failed(call, leg, at, out)
 
     # -- bridges and transfers --------------------------------------------------------------

@@ -261,3 +261,19 @@ def test_skipping_events_by_their_raw_bytes_changes_nothing(name: str) -> None:
                 skimmed.extend(t.feed(message, at(m.t)))
     assert framer.skipped > 0
     assert skimmed == full
+
+
+def test_08_originated_calls_ring_the_agent_without_being_offers() -> None:
+    """Originate to an agent (as outbound callbacks do, agent first): the phone rings and
+    is answered, but it is not an offer, so no ring-5 deadline and no ring-no-answer."""
+    t = tracker((201, "201", "Local/201@agents"), (210, "210", "Local/210@agents"))
+    events = replay(t, capture_events("08"))
+    assert of(events, CallOffered) == [] and of(events, AgentRingNoAnswer) == []
+    assert of(events, AgentAnswered) == []
+    by_agent: dict[int, list[str]] = {}
+    for e in of(events, AgentStateChanged):
+        if not by_agent.get(e.agent_id) or by_agent[e.agent_id][-1] != e.state:
+            by_agent.setdefault(e.agent_id, []).append(e.state)
+    # d) 210 rang 8 s and the Originate gave up; f) 201 answered, talked, hung up
+    assert by_agent == {210: ["ringing", "ready"], 201: ["ringing", "talking", "wrap_up"]}
+    assert t.agents.get(210).consecutive_no_answer == 0
