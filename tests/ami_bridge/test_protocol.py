@@ -267,3 +267,34 @@ async def test_events_nobody_wants_are_skipped_unparsed_but_list_items_never() -
             assert client._session is not None and client._session.framer.skipped == 3
         finally:
             await client.stop()
+
+
+async def test_garbage_on_the_wire_is_survived_and_the_next_event_arrives(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def script(conn: PeerConn) -> None:
+        await conn.login()
+        await conn.send(b"\x00\xff\xfe not AMI at all\r\n\r\n")      # binary junk
+        await conn.send(b"just a line without colon\r\nand another\r\n\r\n")
+        await conn.send(b"Event: Hangup\r\nCause: not-a-number\r\n\r\n")  # missing Uniqueid
+        await conn.send(b"\r\n\r\n\r\n\r\n")                          # empty messages
+        await conn.send(msg(("Event", "Newchannel"), ("Privilege", "call,all"),
+                            ("Channel", "PJSIP/carrier-1"), ("Uniqueid", "1.1"), ("Linkedid", "1.1")))
+        await conn.serve_pings()
+
+    async with ScriptedAmi(script) as peer:
+        client = AmiClient(config(peer.port))
+        seen: list[str] = []
+        client.events.add(lambda e: seen.append(e.name), name="rec")
+        await client.start()
+        await client.wait_connected(2)
+        try:
+            for _ in range(100):
+                if "Newchannel" in seen:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen[-1] == "Newchannel" and "Hangup" in seen
+            assert client.connected and client.stats.disconnects == 0
+            assert (await client.send_action("Ping"))["Ping"] == "Pong"
+        finally:
+            await client.stop()

@@ -277,3 +277,34 @@ def test_08_originated_calls_ring_the_agent_without_being_offers() -> None:
     # d) 210 rang 8 s and the Originate gave up; f) 201 answered, talked, hung up
     assert by_agent == {210: ["ringing", "ready"], 201: ["ringing", "talking", "wrap_up"]}
     assert t.agents.get(210).consecutive_no_answer == 0
+
+
+def test_malformed_events_change_nothing_and_raise_nothing() -> None:
+    t = tracker((1001, "1001", "PJSIP/agent1001"))
+    junk = [
+        {"Event": "Newchannel"},                                   # no Uniqueid
+        {"Event": "Hangup", "Uniqueid": "nope", "Cause": "abc"},  # unknown channel
+        {"Event": "DialBegin", "DestUniqueid": "x"},               # nothing to dial from
+        {"Event": "DialEnd", "DialStatus": "ANSWER"},
+        {"Event": "VarSet", "Variable": "HOTLINE_CATEGORY", "Value": "complaint"},
+        {"Event": "Newstate", "Uniqueid": "nope", "ChannelState": "6"},
+        {"Event": "ContactStatus", "ContactStatus": "Removed"},   # no endpoint
+        {"Event": "DTMFEnd", "Direction": "Received", "Digit": "*"},
+    ]
+    for event in junk:
+        assert t.feed(event, at(1)) == []
+    assert t.calls == {} and t.legs == {}
+    # and a real call still goes through afterwards
+    events = replay(t, capture_events("14"))
+    assert [e.disposition for e in ended(events)] == ["answered"]
+
+
+def test_a_cause_that_is_not_a_number_is_stored_as_unknown() -> None:
+    def bad_cause(t: float, m: AmiMessage) -> AmiMessage | None:
+        if m.name == "Hangup":
+            return _with(m, Cause="n/a")
+        return m
+
+    events = replay(tracker(), capture_events("11"), bad_cause)
+    [end] = ended(events)
+    assert end.hangup_cause is None and end.end_reason == "caller-hangup"
