@@ -22,6 +22,7 @@ blocks the rest. ``stop()`` writes everything filed before it returns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -141,6 +142,8 @@ class CallWriter:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_overflow_log = 0.0
+        self._last_reject_log = 0.0
+        self._unknown_agents: set[int] = set()
         self.healthy = True
 
     # -- filing (the bus handler: fast, never blocks) -----------------------------------------
@@ -286,7 +289,11 @@ class CallWriter:
         except (IntegrityError, StatementError, ValueError) as exc:
             if len(batch) == 1:
                 self.stats.rejected += 1
-                log.error("the database refused a record, skipped: %s (%s)", _describe(batch), _first_line(exc))
+                now = time.monotonic()
+                if now - self._last_reject_log > 1.0 or self.stats.rejected <= 10:
+                    self._last_reject_log = now
+                    log.error("the database refused a record, skipped: %s (%s); %d so far",
+                              _describe(batch), _first_line(exc), self.stats.rejected)
                 return
             for one in batch.items():
                 self._write_isolating(one)
@@ -327,6 +334,7 @@ class CallWriter:
             ).all()
             for linkedid, call_id in found:
                 ids[(pbx, linkedid)] = call_id
+        records = self._known_agents_only(conn, records)
         new = [r for r in records if (r.pbx, r.linkedid) not in ids]
         old = [r for r in records if (r.pbx, r.linkedid) in ids]
         if new:
@@ -343,6 +351,35 @@ class CallWriter:
             )
         self._write_legs(conn, records, ids)
         return ids
+
+    def _known_agents_only(self, conn: Any, records: list[CallRecord]) -> list[CallRecord]:
+        """Records whose agents are all in the database; an agent the bridge still knew but
+        the database no longer has (deleted meanwhile) is left out of the record rather than
+        costing the whole call."""
+        wanted = {r.answered_by_agent_id for r in records} | {
+            leg.agent_id for r in records for leg in r.legs
+        }
+        wanted.discard(None)
+        if not wanted:
+            return records
+        have = set(conn.execute(select(Agent.id).where(Agent.id.in_(wanted))).scalars())
+        missing = wanted - have
+        if not missing:
+            return records
+        for agent_id in missing - self._unknown_agents:
+            log.warning("agent %s is not in the database: calls keep no reference to it", agent_id)
+        self._unknown_agents |= missing
+
+        def known(agent_id: int | None) -> int | None:
+            return None if agent_id in missing else agent_id
+
+        return [
+            dataclasses.replace(
+                r, answered_by_agent_id=known(r.answered_by_agent_id),
+                legs=tuple(dataclasses.replace(leg, agent_id=known(leg.agent_id)) for leg in r.legs),
+            )
+            for r in records
+        ]
 
     def _write_legs(self, conn: Any, records: list[CallRecord], ids: dict[tuple[str, str], int]) -> None:
         legs = [(r.pbx, ids[(r.pbx, r.linkedid)], leg) for r in records for leg in r.legs]
@@ -391,6 +428,8 @@ class CallWriter:
             if key in have:
                 continue
             have.add(key)
+            if d.agent_id is not None and d.agent_id in self._unknown_agents:
+                d = dataclasses.replace(d, agent_id=None)
             call_id = ids.get((d.pbx, d.linkedid))
             if call_id is None:
                 call_id = conn.execute(

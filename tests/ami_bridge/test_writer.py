@@ -220,3 +220,19 @@ async def test_postgresql_outage_loses_nothing(caplog: pytest.LogCaptureFixture)
         engine.dispose()
     finally:
         await asyncio.to_thread(server.cleanup)
+
+
+async def test_an_agent_missing_from_the_database_does_not_cost_the_call(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bridge still knew agent 777 when the call was taken; the database no longer has it."""
+    events = replay(tracker((777, "201", "Local/201@agents"), (778, "203", "Local/203@agents")),
+                    capture_events("04"))
+    writer = CallWriter(engine)
+    await write_all(writer, events)
+    assert writer.stats.rejected == 0
+    assert "agent 778 is not in the database" in caplog.text
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        assert call.answered_by_agent_id is None and call.disposition == "answered"
+        assert all(leg.agent_id is None for leg in call.legs) and len(call.legs) == 5
