@@ -10,6 +10,7 @@ kept beside it: the router never offers a call to a phone known to be unregister
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hotline.domain.enums import AgentState, Role
@@ -116,7 +117,7 @@ class AgentBook:
     def for_interface(self, interface: str) -> AgentLive | None:
         return self._by_interface.get(interface)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[AgentLive]:
         return iter(self._by_id.values())
 
     def __len__(self) -> int:

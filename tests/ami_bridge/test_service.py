@@ -249,3 +249,38 @@ async def test_wrap_up_ends_by_itself(sqlite_engine: Engine) -> None:
     await bus.join()
     assert [e.state for e in rec.of(AgentStateChanged)][-2:] == ["wrap_up", "ready"]
     await bus.stop()
+
+
+async def test_slow_and_failing_subscribers_do_not_hold_up_the_bridge(
+    fake, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    asterisk, peer = fake
+    add_agent(sqlite_engine)
+    bus = EventBus()
+    rec = Recorder(bus)
+    stuck = asyncio.Event()
+
+    async def slow(_event: DomainEvent) -> None:
+        await stuck.wait()  # never returns while the call is followed
+
+    def failing(_event: DomainEvent) -> None:
+        raise RuntimeError("subscriber bug")
+
+    bus.subscribe("slow", slow, maxsize=5)
+    bus.subscribe("failing", failing)
+    bridge = Bridge(settings(peer.port), sqlite_engine, bus)
+    await bus.start()
+    await bridge.start()
+    await asterisk.wait_action("DeviceStateList", 3)
+    for data in capture_bytes("14"):
+        await asterisk.send(data)
+    [end] = await rec.wait_for(CallEnded)
+    await bridge.writer.flush(5)
+    with Session(sqlite_engine) as s:
+        assert s.scalars(select(Call)).one().ended_at is not None
+    assert end.disposition == "answered"
+    assert bus.stats()["slow"].dropped > 0 and bus.stats()["failing"].errors > 0
+    assert "subscriber failing failed" in caplog.text
+    stuck.set()
+    await bridge.stop()
+    await bus.stop()
