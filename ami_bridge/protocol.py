@@ -13,10 +13,10 @@ permission never get — so a replayed Originate dials a second call) and ``Mana
 (coroutine callbacks started with ``ensure_future`` and never awaited). Working around them
 means overriding each of those methods, i.e. replacing the connection while keeping
 panoramisk's name on it. What is left, its ``Message`` (a case-insensitive dict filled by
-``Message.from_line``), parses an event three times slower than :mod:`ami_bridge.frames` on
-this project's captures (30 µs against 10 µs per Newchannel), and the bridge must follow at
-least half of bare panoramisk's event rate while also running the state machine and writing
-the database. So this module is a small asyncio client of its own; panoramisk stays the
+``Message.from_line``), parses an event about twice as slowly as :mod:`ami_bridge.frames`
+(18 to 30 µs against 9 to 10 µs per event of capture 04 on the development machine), and
+the bridge must follow at least half of bare panoramisk's event rate while also running the
+state machine and writing the database; it also cannot skip unwanted events unparsed. So this module is a small asyncio client of its own; panoramisk stays the
 reference: every defect test in ``tests/ami_bridge/test_protocol_defects.py`` runs the same
 scripted Asterisk against bare panoramisk as a strict expected failure, and the benchmark
 measures it as the baseline.
