@@ -13,8 +13,8 @@ offer end, whichever way it ends).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -47,12 +47,14 @@ class RingDeadlines:
         hangup: HangupFn,
         still_ringing: Callable[[str], bool],
         *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         keep_lateness: int = 100_000,
     ) -> None:
         self.ring = ring
         self.deadline = ring.deadline()
         self._hangup = hangup
         self._still_ringing = still_ringing
+        self._clock = clock
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._by_call: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,9 +83,9 @@ class RingDeadlines:
         if uid in self._timers:
             return
         loop = asyncio.get_running_loop()
-        # the offer is dated by the wall clock when its event arrived; the timer runs on
-        # the loop's monotonic clock
-        age = max(0.0, time.time() - offer.at.timestamp())
+        # the offer is dated by the bridge's clock when its event arrived (normally just
+        # now); the timer runs on the loop's monotonic clock
+        age = max(0.0, (self._clock() - offer.at).total_seconds())
         due = loop.time() + max(0.0, self.deadline - age)
         self._timers[uid] = loop.call_at(due, self._fire, uid, offer.channel, offer.call_key, due)
         self._by_call.setdefault(offer.call_key, set()).add(uid)

@@ -104,7 +104,9 @@ class Bridge:
             AmiConfig.from_settings(settings.ami), on_link=self._on_link, on_connected=self._resync
         )
         self.actions = AmiPbxActions(self.client)
-        self.deadlines = RingDeadlines(ring, self.actions.hangup, self.tracker.is_ringing_offer)
+        self.deadlines = RingDeadlines(
+            ring, self.actions.hangup, self.tracker.is_ringing_offer, clock=clock
+        )
         self.router = Router(self.agents, reservation_timeout=self.options.reservation_timeout)
         self.writer = CallWriter(
             engine, region=settings.default_region, batch_size=self.options.writer_batch_size,
