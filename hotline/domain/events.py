@@ -57,6 +57,8 @@ class CallOffered(DomainEvent):
     agent_id: int | None
     extension: str
     channel: str
+    # the agent leg's Uniqueid: the ring-5 deadline follows this leg
+    uniqueid: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,7 @@ class AgentAnswered(DomainEvent):
     extension: str
     channel: str
     ring: int | None
+    uniqueid: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,3 +146,71 @@ class EscalationRaised(Alert):
     escalation_id: int
     call_key: str
     recipient_user_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LegRecord:
+    """One channel of a call as the bridge knows it now (mirrors ``CallLeg``)."""
+
+    uniqueid: str
+    channel: str
+    role: str
+    agent_id: int | None
+    created_at: dt.datetime
+    ringing_at: dt.datetime | None = None
+    answered_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    rings_at_answer: int | None = None
+    dial_status: str | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRecord:
+    """A call as the bridge knows it now (mirrors ``Call``); the writer upserts it whole, so
+    a later record of the same call simply replaces an earlier one."""
+
+    pbx: str
+    linkedid: str
+    uniqueid: str
+    direction: str
+    caller_number: str | None
+    dialled_number: str | None
+    arrived_at: dt.datetime
+    category: str | None = None
+    queue: str | None = None
+    ringing_at: dt.datetime | None = None
+    answered_at: dt.datetime | None = None
+    agent_answered_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    rings_at_answer: int | None = None
+    answered_by_agent_id: int | None = None
+    disposition: str | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str | None = None
+    end_reason: str | None = None
+    abnormal_end: bool = False
+    legs: tuple[LegRecord, ...] = ()
+
+    @property
+    def call_key(self) -> str:
+        return call_key(self.pbx, self.linkedid)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallUpdated(DomainEvent):
+    """The whole current record of a call, published after each change that matters to
+    storage or the wallboard (arrival, ringing, answers, legs, end, category, disposition)."""
+
+    record: CallRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallTransferred(DomainEvent):
+    """A leg left its bridge and went on in the dialplan elsewhere (AMI Redirect)."""
+
+    call_key: str
+    channel: str
+    context: str
+    exten: str

@@ -1,0 +1,486 @@
+"""Persistence of what the bridge learns: calls, legs, agent states, dropped-call callbacks.
+
+The writer is a bus subscriber whose handler only files the event (never blocks, never
+touches the database). A worker task takes what is filed in batches — when ``batch_size``
+items are waiting or ``max_delay`` after the first one — and writes each batch in a worker
+thread, one transaction per batch, never on the event loop.
+
+Records are whole (:class:`CallRecord` carries every field and leg), so a newer record of a
+call replaces an older one still waiting: a burst of events about one call costs one row
+write, and writing is idempotent (upsert by ``(pbx, linkedid)`` and ``(pbx, uniqueid)``),
+which makes retrying a batch after a failure safe.
+
+If the database is unreachable, nothing is thrown away: the batch goes back to the front and
+is retried with back-off while new items keep being filed. What is filed is bounded
+(``max_pending`` calls): past it, the oldest record of a call that is still in progress is
+dropped first (its final record, which replaces it, will come), then the oldest finished
+call — every drop counted and logged. A row the database refuses (a constraint) is isolated
+by retrying the batch item by item, logged, counted and skipped, so one bad record never
+blocks the rest. ``stop()`` writes everything filed before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+
+from hotline.db.models import Agent, Call, CallLeg, OutboundTask
+from hotline.domain.enums import CallingWindow, TaskStatus, TaskType
+from hotline.domain.events import AgentStateChanged, CallEnded, CallRecord, CallUpdated, DomainEvent
+from hotline.domain.phone import try_normalize_phone
+
+log = logging.getLogger(__name__)
+
+_CALL_FIELDS = (
+    "uniqueid", "direction", "caller_number", "dialled_number", "category", "queue",
+    "arrived_at", "ringing_at", "answered_at", "agent_answered_at", "ended_at",
+    "rings_at_answer", "answered_by_agent_id", "disposition", "hangup_cause",
+    "hangup_cause_text", "end_reason", "abnormal_end",
+)
+_LEG_FIELDS = (
+    "channel", "role", "agent_id", "created_at", "ringing_at", "answered_at", "ended_at",
+    "rings_at_answer", "dial_status", "hangup_cause", "hangup_cause_text",
+)
+
+
+def dropped_call_key(pbx: str, linkedid: str) -> str:
+    return f"dropped-call:{pbx}:{linkedid}"
+
+
+@dataclass(frozen=True)
+class DroppedCall:
+    pbx: str
+    linkedid: str
+    agent_id: int | None
+    phone: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    agent_id: int
+    state: str
+    reason: str | None
+    at: dt.datetime
+
+
+@dataclass
+class Batch:
+    calls: list[CallRecord] = field(default_factory=list)
+    agents: list[AgentRow] = field(default_factory=list)
+    dropped: list[DroppedCall] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.agents) + len(self.dropped)
+
+    def items(self) -> Iterable[Batch]:
+        for c in self.calls:
+            yield Batch(calls=[c])
+        for a in self.agents:
+            yield Batch(agents=[a])
+        for d in self.dropped:
+            yield Batch(dropped=[d])
+
+
+@dataclass
+class WriterStats:
+    filed: int = 0
+    batches: int = 0
+    calls_written: int = 0
+    legs_written: int = 0
+    agents_written: int = 0
+    callbacks_created: int = 0
+    coalesced: int = 0
+    dropped_overflow: int = 0
+    rejected: int = 0
+    failures: int = 0
+    not_callable: int = 0
+    write_seconds: float = 0.0
+
+
+class _Outage(Exception):
+    """The database could not be reached; the batch must be kept and retried."""
+
+
+class CallWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        region: str = "CN",
+        batch_size: int = 500,
+        max_delay: float = 0.02,
+        max_pending: int = 100_000,
+        retry_min: float = 0.2,
+        retry_max: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.region = region
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self.max_pending = max_pending
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self.stats = WriterStats()
+        self._calls: OrderedDict[tuple[str, str], CallRecord] = OrderedDict()
+        self._agents: OrderedDict[int, AgentRow] = OrderedDict()
+        self._dropped: list[DroppedCall] = []
+        self._retry: Batch | None = None
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_overflow_log = 0.0
+        self._last_reject_log = 0.0
+        self._unknown_agents: set[int] = set()
+        self.healthy = True
+
+    # -- filing (the bus handler: fast, never blocks) -----------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self._calls) + len(self._agents) + len(self._dropped) + (len(self._retry) if self._retry else 0)
+
+    def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, CallUpdated):
+            self._file_call(event.record)
+        elif isinstance(event, AgentStateChanged):
+            if event.agent_id is not None:
+                self._agents[event.agent_id] = AgentRow(event.agent_id, event.state, event.reason, event.at)
+                self._agents.move_to_end(event.agent_id)
+                self._filed()
+        elif isinstance(event, CallEnded) and event.abnormal:
+            linkedid = event.call_key.rpartition(":")[2]
+            phone = try_normalize_phone(event.caller_number, self.region) if event.caller_number else None
+            if phone is None:
+                self.stats.not_callable += 1
+                log.warning(
+                    "dropped call %s cannot be called back: caller number %r is not a phone number",
+                    event.call_key, event.caller_number,
+                )
+                return
+            self._dropped.append(DroppedCall(event.pbx, linkedid, event.agent_id, phone, event.at))
+            self._filed()
+
+    def _file_call(self, record: CallRecord) -> None:
+        key = (record.pbx, record.linkedid)
+        if key in self._calls:
+            self.stats.coalesced += 1
+            self._calls[key] = record
+            self._calls.move_to_end(key)
+        else:
+            self._calls[key] = record
+            if len(self._calls) > self.max_pending:
+                self._overflow()
+        self._filed()
+
+    def _filed(self) -> None:
+        self.stats.filed += 1
+        self._idle.clear()
+        self._wake.set()
+
+    def _overflow(self) -> None:
+        victim = next((k for k, r in self._calls.items() if r.ended_at is None), None)
+        if victim is None:
+            victim = next(iter(self._calls))
+        lost = self._calls.pop(victim)
+        self.stats.dropped_overflow += 1
+        now = time.monotonic()
+        if now - self._last_overflow_log > 1.0:
+            self._last_overflow_log = now
+            log.error(
+                "call writer full (%d calls waiting for the database): dropped the record of "
+                "%s (%s); %d dropped so far",
+                self.max_pending, lost.call_key, "in progress" if lost.ended_at is None else "FINISHED",
+                self.stats.dropped_overflow,
+            )
+
+    # -- the worker -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="call-writer")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Write everything filed so far (giving up after ``timeout`` if the database is
+        down), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            if not done:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+                log.error("call writer stopped with %d records not written (database down)", self.pending)
+            self._task = None
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything filed so far is written."""
+        self._wake.set()
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _run(self) -> None:
+        delay = self.retry_min
+        while True:
+            if not self.pending:
+                self._idle.set()
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self._retry is None and not self._stopping and self._small():
+                # let a batch build up for a few milliseconds
+                await asyncio.sleep(self.max_delay)
+            batch = self._retry or self._take()
+            self._retry = None
+            try:
+                await asyncio.to_thread(self._write_isolating, batch)
+                delay = self.retry_min
+                if not self.healthy:
+                    log.warning("database reachable again: %d records caught up", len(batch))
+                self.healthy = True
+            except _Outage as exc:
+                self._retry = batch
+                self.stats.failures += 1
+                if self.healthy:
+                    log.error("database unreachable, keeping %d records and retrying: %s", self.pending, exc)
+                self.healthy = False
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(self.retry_max, delay * 2)
+
+    def _small(self) -> bool:
+        return len(self._calls) + len(self._agents) + len(self._dropped) < self.batch_size
+
+    def _take(self) -> Batch:
+        batch = Batch()
+        n = self.batch_size
+        while self._calls and len(batch.calls) < n:
+            batch.calls.append(self._calls.popitem(last=False)[1])
+        while self._agents and len(batch.agents) < n:
+            batch.agents.append(self._agents.popitem(last=False)[1])
+        batch.dropped, self._dropped = self._dropped, []
+        return batch
+
+    # -- in the worker thread -----------------------------------------------------------------
+
+    def _write_isolating(self, batch: Batch) -> None:
+        started = time.perf_counter()
+        try:
+            self._write(batch)
+        except _Outage:
+            raise
+        except (IntegrityError, StatementError, ValueError) as exc:
+            if len(batch) == 1:
+                self.stats.rejected += 1
+                now = time.monotonic()
+                if now - self._last_reject_log > 1.0 or self.stats.rejected <= 10:
+                    self._last_reject_log = now
+                    log.error("the database refused a record, skipped: %s (%s); %d so far",
+                              _describe(batch), _first_line(exc), self.stats.rejected)
+                return
+            for one in batch.items():
+                self._write_isolating(one)
+            return
+        finally:
+            self.stats.write_seconds += time.perf_counter() - started
+        self.stats.batches += 1
+
+    def _write(self, batch: Batch) -> None:
+        try:
+            with self.engine.begin() as conn:
+                ids = self._write_calls(conn, batch.calls)
+                self._write_agents(conn, batch.agents)
+                self._write_dropped(conn, batch.dropped, ids)
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            if isinstance(exc.orig, _DATA_ERRORS):
+                raise
+            raise _Outage(_first_line(exc)) from exc
+        except OSError as exc:
+            raise _Outage(str(exc)) from exc
+        self.stats.calls_written += len(batch.calls)
+        self.stats.agents_written += len(batch.agents)
+
+    def _write_calls(self, conn: Any, records: list[CallRecord]) -> dict[tuple[str, str], int]:
+        if not records:
+            return {}
+        ids: dict[tuple[str, str], int] = {}
+        by_pbx: dict[str, list[CallRecord]] = {}
+        for rec in records:
+            by_pbx.setdefault(rec.pbx, []).append(rec)
+        for pbx, recs in by_pbx.items():
+            found = conn.execute(
+                select(Call.linkedid, Call.id).where(
+                    Call.pbx == pbx, Call.linkedid.in_([r.linkedid for r in recs])
+                )
+            ).all()
+            for linkedid, call_id in found:
+                ids[(pbx, linkedid)] = call_id
+        records = self._known_agents_only(conn, records)
+        new = [r for r in records if (r.pbx, r.linkedid) not in ids]
+        old = [r for r in records if (r.pbx, r.linkedid) in ids]
+        if new:
+            rows = [dict(_call_values(r), pbx=r.pbx, linkedid=r.linkedid) for r in new]
+            for linkedid, pbx, call_id in conn.execute(
+                insert(Call).returning(Call.linkedid, Call.pbx, Call.id, sort_by_parameter_order=True),
+                rows,
+            ):
+                ids[(pbx, linkedid)] = call_id
+        if old:
+            conn.execute(
+                update(Call).where(Call.id == bindparam("_id")),
+                [dict(_call_values(r), _id=ids[(r.pbx, r.linkedid)]) for r in old],
+            )
+        self._write_legs(conn, records, ids)
+        return ids
+
+    def _known_agents_only(self, conn: Any, records: list[CallRecord]) -> list[CallRecord]:
+        """Records whose agents are all in the database; an agent the bridge still knew but
+        the database no longer has (deleted meanwhile) is left out of the record rather than
+        costing the whole call."""
+        wanted = {r.answered_by_agent_id for r in records} | {
+            leg.agent_id for r in records for leg in r.legs
+        }
+        wanted.discard(None)
+        if not wanted:
+            return records
+        have = set(conn.execute(select(Agent.id).where(Agent.id.in_(wanted))).scalars())
+        missing = wanted - have
+        if not missing:
+            return records
+        for agent_id in missing - self._unknown_agents:
+            log.warning("agent %s is not in the database: calls keep no reference to it", agent_id)
+        self._unknown_agents |= missing
+
+        def known(agent_id: int | None) -> int | None:
+            return None if agent_id in missing else agent_id
+
+        return [
+            dataclasses.replace(
+                r, answered_by_agent_id=known(r.answered_by_agent_id),
+                legs=tuple(dataclasses.replace(leg, agent_id=known(leg.agent_id)) for leg in r.legs),
+            )
+            for r in records
+        ]
+
+    def _write_legs(self, conn: Any, records: list[CallRecord], ids: dict[tuple[str, str], int]) -> None:
+        legs = [(r.pbx, ids[(r.pbx, r.linkedid)], leg) for r in records for leg in r.legs]
+        if not legs:
+            return
+        existing: dict[tuple[str, str], int] = {}
+        pbxs = {pbx for pbx, _cid, _leg in legs}
+        for pbx in pbxs:
+            uids = [leg.uniqueid for p, _cid, leg in legs if p == pbx]
+            for uid, leg_id in conn.execute(
+                select(CallLeg.uniqueid, CallLeg.id).where(CallLeg.pbx == pbx, CallLeg.uniqueid.in_(uids))
+            ):
+                existing[(pbx, uid)] = leg_id
+        new_rows, old_rows = [], []
+        for pbx, call_id, leg in legs:
+            values = {f: getattr(leg, f) for f in _LEG_FIELDS}
+            leg_id = existing.get((pbx, leg.uniqueid))
+            if leg_id is None:
+                new_rows.append(dict(values, pbx=pbx, uniqueid=leg.uniqueid, call_id=call_id))
+            else:
+                old_rows.append(dict(values, _id=leg_id, call_id=call_id))
+        if new_rows:
+            conn.execute(insert(CallLeg), new_rows)
+        if old_rows:
+            conn.execute(update(CallLeg).where(CallLeg.id == bindparam("_id")), old_rows)
+        self.stats.legs_written += len(legs)
+
+    def _write_agents(self, conn: Any, rows: list[AgentRow]) -> None:
+        if not rows:
+            return
+        conn.execute(
+            update(Agent).where(Agent.id == bindparam("_id")),
+            [
+                {"_id": r.agent_id, "state": r.state, "pause_reason": r.reason, "state_changed_at": r.at}
+                for r in rows
+            ],
+        )
+
+    def _write_dropped(self, conn: Any, dropped: list[DroppedCall], ids: dict[tuple[str, str], int]) -> None:
+        if not dropped:
+            return
+        keys = [dropped_call_key(d.pbx, d.linkedid) for d in dropped]
+        have = set(conn.execute(select(OutboundTask.dedupe_key).where(OutboundTask.dedupe_key.in_(keys))).scalars())
+        rows = []
+        for d, key in zip(dropped, keys, strict=True):
+            if key in have:
+                continue
+            have.add(key)
+            if d.agent_id is not None and d.agent_id in self._unknown_agents:
+                d = dataclasses.replace(d, agent_id=None)
+            call_id = ids.get((d.pbx, d.linkedid))
+            if call_id is None:
+                call_id = conn.execute(
+                    select(Call.id).where(Call.pbx == d.pbx, Call.linkedid == d.linkedid)
+                ).scalar_one_or_none()
+            rows.append({
+                "type": TaskType.DROPPED_CALL.value, "phone": d.phone, "agent_id": d.agent_id,
+                "call_id": call_id, "due_at": d.at, "window": CallingWindow.BUSINESS_HOURS_ANY_DAY.value,
+                "status": TaskStatus.PENDING.value, "dedupe_key": key, "attempts": 0, "max_attempts": 3,
+                "created_at": d.at, "updated_at": d.at,
+            })
+        if rows:
+            conn.execute(insert(OutboundTask), rows)
+            self.stats.callbacks_created += len(rows)
+            for row in rows:
+                log.info("dropped call: callback to %s stored for agent %s (%s)",
+                         row["phone"], row["agent_id"], row["dedupe_key"])
+
+
+def _call_values(r: CallRecord) -> dict[str, Any]:
+    return {f: getattr(r, f) for f in _CALL_FIELDS}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _describe(batch: Batch) -> str:
+    if batch.calls:
+        return f"call {batch.calls[0].call_key}"
+    if batch.agents:
+        return f"agent {batch.agents[0].agent_id}"
+    return f"dropped-call callback {batch.dropped[0].linkedid}"
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    """DBAPI exception classes that mean "this row is wrong", not "the database is away"."""
+    found: list[type[BaseException]] = []
+    import sqlite3
+
+    # (ProgrammingError is not among them: a missing table is the schema's fault, and the
+    # records must wait for a migration rather than be thrown away)
+    found += [sqlite3.IntegrityError, sqlite3.DataError]
+    try:
+        import psycopg
+
+        found += [psycopg.DataError, psycopg.IntegrityError]
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    return tuple(found)
+
+
+_DATA_ERRORS = _data_errors()

@@ -1,0 +1,238 @@
+"""The writer stores what the bridge learns, on SQLite and PostgreSQL, and loses nothing when
+the database goes away for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ami_bridge.frames import AmiMessage
+from ami_bridge.state import CallTracker
+from ami_bridge.writer import CallWriter
+from hotline.db import migrate
+from hotline.db.models import Agent, Call, CallLeg, OutboundTask
+from hotline.db.session import make_engine
+from hotline.domain.events import CallEnded, CallUpdated, DomainEvent
+from tests.ami_bridge.replay import T0, at, capture_events, final_records, replay, tracker
+from tests.factories import make_user
+
+
+def agents_in_db(engine: Engine, *extensions: tuple[str, str]) -> dict[str, int]:
+    """Create agents (extension, interface); return extension -> agent id."""
+    ids = {}
+    with Session(engine) as session, session.begin():
+        for ext, interface in extensions:
+            user = make_user(session, f"agent{ext}", "agent", extension=ext)
+            user.agent.interface = interface
+            session.flush()
+            ids[ext] = user.agent.id
+    return ids
+
+
+def tracker_for(ids: dict[str, int], interfaces: dict[str, str], pause_after: int = 2) -> CallTracker:
+    return tracker(*((ids[ext], ext, interfaces[ext]) for ext in ids), pause_after=pause_after)
+
+
+async def write_all(writer: CallWriter, events: list[DomainEvent]) -> None:
+    await writer.start()
+    for e in events:
+        writer.handle(e)
+    await writer.stop()
+
+
+async def test_replayed_call_lands_in_calls_and_legs(engine: Engine) -> None:
+    interfaces = {"201": "Local/201@agents", "203": "Local/203@agents"}
+    ids = agents_in_db(engine, *interfaces.items())
+    events = replay(tracker_for(ids, interfaces), capture_events("04"))
+    writer = CallWriter(engine)
+    await write_all(writer, events)
+
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        assert (call.pbx, call.linkedid, call.direction, call.dialled_number) == (
+            "pbx1", "1795390178.71", "inbound", "101")
+        assert (call.arrived_at, call.ringing_at, call.answered_at) == (at(0.621), at(0.624), at(10.626))
+        assert (call.rings_at_answer, call.answered_by_agent_id, call.agent_answered_at) == (
+            3, ids["203"], at(40.539))
+        assert (call.disposition, call.end_reason, call.hangup_cause, call.abnormal_end) == (
+            "answered", "agent-hangup", 16, False)
+        assert call.ended_at == at(71.363)
+        legs = {leg.channel: leg for leg in call.legs}
+        assert len(legs) == 5
+        first = legs["Local/201@agents-00000015;1"]
+        assert (first.role, first.agent_id, first.dial_status, first.answered_at) == (
+            "agent", ids["201"], "NOANSWER", None)
+        second = legs["Local/203@agents-00000016;1"]
+        assert (second.rings_at_answer, second.ringing_at, second.answered_at) == (1, at(37.538), at(40.539))
+        agents = {a.extension: a for a in s.scalars(select(Agent))}
+        assert agents["203"].state == "wrap_up" and agents["201"].state == "ready"
+        assert s.scalar(select(func.count()).select_from(OutboundTask)) == 0
+    # a call's burst of updates costs far fewer row writes than updates
+    updates = sum(1 for e in events if isinstance(e, CallUpdated))
+    assert writer.stats.calls_written < updates and writer.stats.coalesced > 0
+
+
+def _caller_lost_with_number(number: str):  # type: ignore[no-untyped-def]
+    def edit(t: float, m: AmiMessage) -> AmiMessage | None:
+        headers = dict(m.headers)
+        if m.get("Channel") == "PJSIP/sipp-0000002a":
+            if m.name == "Newchannel":
+                headers["CallerIDNum"] = number
+            if m.name in ("HangupRequest", "Hangup"):
+                headers.update({"Cause": "38", "Cause-txt": "Network out of order"})
+        return AmiMessage(headers, m.variables, m.multi)
+    return edit
+
+
+async def test_dropped_call_becomes_one_callback_for_the_same_agent(engine: Engine) -> None:
+    ids = agents_in_db(engine, ("1001", "PJSIP/agent1001"))
+    events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
+                    capture_events("14"), _caller_lost_with_number("13812345678"))
+    [end] = [e for e in events if isinstance(e, CallEnded)]
+    assert end.abnormal
+    writer = CallWriter(engine)
+    await writer.start()
+    for e in events:
+        writer.handle(e)
+    await writer.flush(5)
+    writer.handle(end)  # the same end reported again (e.g. after a restart): still one task
+    await writer.stop()
+
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        assert (call.caller_number, call.abnormal_end, call.end_reason) == ("+8613812345678", True, "caller-lost")
+        task = s.scalars(select(OutboundTask)).one()
+        assert (task.type, task.phone, task.agent_id, task.call_id, task.status) == (
+            "dropped-call", "+8613812345678", ids["1001"], call.id, "pending")
+        assert task.due_at == at(16.289)  # due at once: when the call dropped
+        assert task.window == "business_hours_any_day"
+        assert task.dedupe_key == "dropped-call:pbx1:1795390440.104"
+
+
+async def test_dropped_call_from_a_number_that_cannot_be_called_is_counted(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = agents_in_db(sqlite_engine, ("1001", "PJSIP/agent1001"))
+    events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
+                    capture_events("14"), _caller_lost_with_number("anonymous"))
+    writer = CallWriter(sqlite_engine)
+    await write_all(writer, events)
+    assert writer.stats.not_callable == 1
+    assert "cannot be called back" in caplog.text
+    with Session(sqlite_engine) as s:
+        assert s.scalar(select(func.count()).select_from(OutboundTask)) == 0
+        assert s.scalars(select(Call)).one().abnormal_end is True
+
+
+async def test_a_record_the_database_refuses_is_skipped_alone(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = replay(tracker(), capture_events("07"))
+    records = list(final_records(events).values())
+    assert len(records) == 3
+    bad = dataclasses.replace(records[1], rings_at_answer=0)  # violates rings_at_answer >= 1
+    writer = CallWriter(engine)
+    await write_all(writer, [CallUpdated(at=T0, record=r) for r in (records[0], bad, records[2])])
+    assert writer.stats.rejected == 1
+    assert f"call {bad.call_key}" in caplog.text
+    with Session(engine) as s:
+        stored = sorted(s.scalars(select(Call.linkedid)))
+    assert stored == sorted([records[0].linkedid, records[2].linkedid])
+
+
+async def test_unreachable_database_keeps_records_bounded_then_catches_up(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Point the writer at a database that refuses connections, then fix it."""
+    events = replay(tracker(), capture_events("07"))  # three calls, one after the other
+    updates = [e.record for e in events if isinstance(e, CallUpdated)]
+    first = {}
+    for r in updates:
+        first.setdefault(r.linkedid, r)
+    a, b, c = (first[k] for k in ("1795390291.85", "1795390295.86", "1795390298.87"))
+    finals = final_records(events)
+    refusing = make_engine("postgresql://hotline@127.0.0.1:9/nothing")
+    writer = CallWriter(refusing, max_pending=2, max_delay=0.001, retry_min=0.05, retry_max=0.1)
+    await writer.start()
+    # calls A, B, C in progress, then A and B finish: only two fit while the database is away
+    for record in (a, b, c, finals[a.linkedid], finals[b.linkedid]):
+        writer.handle(CallUpdated(at=T0, record=record))
+    await asyncio.sleep(0.3)
+    assert not writer.healthy and writer.stats.failures >= 1
+    assert "database unreachable" in caplog.text
+    # the three records dropped were all of calls still in progress
+    assert writer.stats.dropped_overflow == 3
+    assert "call writer full" in caplog.text and "FINISHED" not in caplog.text
+
+    writer.engine = sqlite_engine  # the database is back
+    await writer.flush(5)
+    assert writer.healthy
+    await writer.stop()
+    with Session(sqlite_engine) as s:
+        calls = s.scalars(select(Call)).all()
+    assert sorted((c.linkedid, c.ended_at is not None) for c in calls) == [
+        ("1795390291.85", True), ("1795390295.86", True)]
+    refusing.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgresql_outage_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """A PostgreSQL server of its own, stopped for real in the middle of the traffic."""
+    from hotline.devtools.pgserver import PostgresServer
+
+    caplog.set_level(logging.INFO)
+    server = PostgresServer().start()
+    try:
+        engine = make_engine(server.url())
+        migrate.upgrade(engine)
+        writer = CallWriter(engine, max_delay=0.001, retry_min=0.1, retry_max=0.3)
+        await writer.start()
+        first = replay(tracker(), capture_events("07"))
+        for e in first:
+            writer.handle(e)
+        await writer.flush(10)
+
+        await asyncio.to_thread(server.stop, "fast")  # (this test server runs without durable commits)
+        second = replay(tracker(), capture_events("11")) + replay(tracker(), capture_events("05"))
+        for e in second:
+            writer.handle(e)
+        for _ in range(100):
+            if not writer.healthy:
+                break
+            await asyncio.sleep(0.05)
+        assert not writer.healthy and writer.pending > 0
+
+        await asyncio.to_thread(server.restart)
+        await writer.flush(20)
+        await writer.stop()
+        assert "database reachable again" in caplog.text
+        with Session(engine) as s:
+            linkedids = sorted(s.scalars(select(Call.linkedid)))
+            legs = s.scalar(select(func.count()).select_from(CallLeg))
+        assert linkedids == sorted(["1795390291.85", "1795390295.86", "1795390298.87",
+                                    "1795390410.102", "1795390253.76"])
+        assert legs == 3 + 1 + 3
+        engine.dispose()
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+async def test_an_agent_missing_from_the_database_does_not_cost_the_call(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bridge still knew agent 777 when the call was taken; the database no longer has it."""
+    events = replay(tracker((777, "201", "Local/201@agents"), (778, "203", "Local/203@agents")),
+                    capture_events("04"))
+    writer = CallWriter(engine)
+    await write_all(writer, events)
+    assert writer.stats.rejected == 0
+    assert "agent 778 is not in the database" in caplog.text
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        assert call.answered_by_agent_id is None and call.disposition == "answered"
+        assert all(leg.agent_id is None for leg in call.legs) and len(call.legs) == 5
