@@ -120,7 +120,9 @@ class ScriptedAsterisk:
     variables: dict[str, str] = field(default_factory=dict)
     dead: bool = False
     closed_by_server: bool = False
-    _last_dial: str = ""
+    notice_at: float | None = None  # when the HANGUP notice went out
+    closed_at: float | None = None  # when the server closed the connection
+    t0: float = 0.0
 
     def env_block(self) -> bytes:
         values = dict(captured_env())
@@ -140,11 +142,16 @@ class ScriptedAsterisk:
 
     async def run(self, timeout: float = 15.0) -> ScriptedAsterisk:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        loop = asyncio.get_running_loop()
-        self._t0 = loop.time()
+        writer.write(self.env_block())
+        return await self.serve(reader, writer, timeout)
+
+    async def serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float = 15.0
+    ) -> ScriptedAsterisk:
+        """Play Asterisk on an open stream whose environment block has been written."""
+        self.t0 = asyncio.get_running_loop().time()
         self._writer = writer
         self._later: list[asyncio.Task[None]] = []
-        writer.write(self.env_block())
         await writer.drain()
         try:
             async with asyncio.timeout(timeout):
@@ -152,6 +159,7 @@ class ScriptedAsterisk:
                     raw = await reader.readline()
                     if not raw:
                         self.closed_by_server = True
+                        self.closed_at = self._now()
                         break
                     line = raw.decode().rstrip("\n")
                     self.commands.append(Command(self._now(), line))
@@ -200,7 +208,7 @@ class ScriptedAsterisk:
     # -- Asterisk's side -----------------------------------------------------------------------
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time() - self._t0
+        return asyncio.get_running_loop().time() - self.t0
 
     async def _send(self, *lines: str) -> None:
         for line in lines:
@@ -213,14 +221,22 @@ class ScriptedAsterisk:
 
     async def _notice_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
+        self.dead = True
         try:
-            await self._send("HANGUP")
+            await self.send_hangup_notice()
         except ConnectionError:
             pass
 
-    def hang_up(self, delay: float = HANGUP_NOTICE_DELAY) -> None:
-        """The caller hangs up now: the HANGUP notice goes out after ``delay``."""
-        self.dead = True
+    async def send_hangup_notice(self) -> None:
+        """How Asterisk tells a FastAGI server the caller left (a classic AGI gets SIGHUP)."""
+        self.notice_at = self._now()
+        await self._send("HANGUP")
+
+    def hang_up(self, delay: float = HANGUP_NOTICE_DELAY, *, now: bool = True) -> None:
+        """The caller hangs up (now, or after ``delay`` when ``now`` is False); the HANGUP
+        notice goes out after ``delay``."""
+        if now:
+            self.dead = True
         self._later.append(asyncio.get_running_loop().create_task(self._notice_later(delay)))
 
     async def _answer(self, line: str) -> None:
@@ -244,7 +260,7 @@ class ScriptedAsterisk:
         if self.notice_before_reply is not None and self.notice_before_reply(line):
             self.notice_before_reply = None
             self.dead = True
-            await self._send("HANGUP")
+            await self.send_hangup_notice()
             await asyncio.sleep(0.041)
             await self._reply(self._get_variable(line))
             return
@@ -252,7 +268,7 @@ class ScriptedAsterisk:
         if self.hang_up_after is not None and self.hang_up_after[0](line):
             _, delay = self.hang_up_after
             self.hang_up_after = None
-            self.hang_up(delay)
+            self.hang_up(delay, now=False)
 
     def _get_variable(self, line: str) -> str:
         parts = line.split()
@@ -300,12 +316,16 @@ class ScriptedAsterisk:
         return INVALID
 
 
-async def send_raw(port: int, data: bytes, *, wait_close: float = 2.0) -> bytes:
+async def send_raw(port: int, data: bytes, *, wait_close: float = 2.0, close_after_send: bool = False) -> bytes:
     """Send raw bytes as Asterisk would and return what the server sent back before closing
-    (or until ``wait_close`` seconds passed)."""
+    (or until ``wait_close`` seconds passed). ``close_after_send``: close our side at once,
+    as Asterisk does when the channel goes away during the environment block."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(data)
     await writer.drain()
+    if close_after_send:
+        writer.close()
+        return b""
     got = b""
     try:
         async with asyncio.timeout(wait_close):
