@@ -137,6 +137,7 @@ def validation_problems(
         elif kind == "union_tag_invalid":
             ctx = err.get("ctx", {})
             text = f"unknown kind {ctx.get('tag')!r} (expected one of {ctx.get('expected_tags')})"
+            loc = (*loc, "kind")
         elif kind == "union_tag_not_found":
             text = "missing 'kind'"
         else:

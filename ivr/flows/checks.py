@@ -45,6 +45,7 @@ def check_flow(
     problems += _loops_without_input(flow, doc, looped)
     problems += _no_exit(flow, doc, looped)
     problems += _order(flow, doc)
+    problems += _menu_digits(flow, doc)
     if prompt_exists is not None:
         problems += _prompts(flow, doc, prompt_exists)
     if ring is not None:
@@ -105,6 +106,80 @@ def _unreachable(flow: Flow, doc: YamlDoc) -> list[Problem]:
     ]
 
 
+def _components(flow: Flow, allowed: Callable[[str], bool]) -> list[list[str]]:
+    """Strongly connected components with a cycle, among ``allowed`` nodes (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+
+    def visit(name: str) -> None:
+        nonlocal counter
+        index[name] = low[name] = counter
+        counter += 1
+        stack.append(name)
+        on_stack.add(name)
+        for nxt in _successors(flow, name):
+            if not allowed(nxt):
+                continue
+            if nxt not in index:
+                visit(nxt)
+                low[name] = min(low[name], low[nxt])
+            elif nxt in on_stack:
+                low[name] = min(low[name], index[nxt])
+        if low[name] == index[name]:
+            members = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                members.append(member)
+                if member == name:
+                    break
+            if len(members) > 1 or name in _successors(flow, name):
+                found.append(members)
+
+    for name in _reachable(flow):  # reachable order: the first node met names the loop
+        if allowed(name) and name not in index:
+            visit(name)
+    return found
+
+
+def _cycle_text(flow: Flow, members: list[str]) -> str:
+    """One way round a loop, for the message: ``a -> b -> a``."""
+    order = [n for n in _reachable(flow) if n in members]
+    start, inside = order[0], set(members)
+    path, seen, name = [start], {start}, start
+    while True:
+        nxt = next((t for t in _successors(flow, name) if t in inside and t not in seen), None)
+        if nxt is None:
+            back = start if start in _successors(flow, name) else None
+            return " -> ".join([*path, back] if back else [*path, "..."])
+        path.append(nxt)
+        seen.add(nxt)
+        name = nxt
+
+
+def _first(flow: Flow, members: list[str]) -> str:
+    return next(n for n in _reachable(flow) if n in members)
+
+
+def _loops_without_input(flow: Flow, doc: YamlDoc, reported: set[str]) -> list[Problem]:
+    """A cycle through nodes that never wait for the caller would spin forever."""
+    problems = []
+    for members in _components(flow, lambda n: not waits_for_caller(flow.nodes[n])):
+        reported.update(members)
+        problems.append(
+            doc.problem(
+                _node_path(_first(flow, members)),
+                "loop without exit: it never waits for the caller, so it would repeat "
+                f"forever ({_cycle_text(flow, members)})",
+            )
+        )
+    return problems
+
+
 def _no_exit(flow: Flow, doc: YamlDoc, reported: set[str]) -> list[Problem]:
     """Loops from which the call can never end (by a hang-up or the agent conversation);
     one problem per loop, at its first node (``reported``: nodes already in a problem)."""
@@ -119,58 +194,32 @@ def _no_exit(flow: Flow, doc: YamlDoc, reported: set[str]) -> list[Problem]:
                 can_end.add(name)
                 changed = True
     problems = []
-    for name in _reachable(flow):
-        if name in can_end or name in reported:
+    for members in _components(flow, lambda n: n not in can_end):
+        if reported.intersection(members):
             continue
-        cycle = _cycle_from(flow, name, lambda n: n not in can_end)
-        if not cycle:
-            continue  # it only leads into a loop, which is reported at the loop
-        reported.update(cycle)
+        reported.update(members)
         problems.append(
             doc.problem(
-                _node_path(name),
-                f"loop without exit: the call can never end once in it ({' -> '.join(cycle)})",
+                _node_path(_first(flow, members)),
+                f"loop without exit: the call can never end once in it ({_cycle_text(flow, members)})",
             )
         )
     return problems
 
 
-def _cycle_from(flow: Flow, start: str, allowed: Callable[[str], bool]) -> list[str]:
-    """A cycle through ``start`` using only ``allowed`` nodes, as names (first == last)."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while stack:
-        name, path = stack.pop()
-        for nxt in _successors(flow, name):
-            if not allowed(nxt):
-                continue
-            if nxt == start:
-                return [*path, start]
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append((nxt, [*path, nxt]))
-    return []
-
-
-def _loops_without_input(flow: Flow, doc: YamlDoc, reported: set[str]) -> list[Problem]:
-    """A cycle through nodes that never wait for the caller would spin forever."""
-    def quiet(name: str) -> bool:
-        return not waits_for_caller(flow.nodes[name])
-
+def _menu_digits(flow: Flow, doc: YamlDoc) -> list[Problem]:
     problems = []
-    for name in _reachable(flow):
-        if name in reported or not quiet(name):
-            continue
-        cycle = _cycle_from(flow, name, quiet)
-        if cycle:
-            reported.update(cycle)
-            problems.append(
-                doc.problem(
-                    _node_path(name),
-                    "loop without exit: it never waits for the caller, so it would repeat "
-                    f"forever ({' -> '.join(cycle)})",
-                )
-            )
+    for name, node in flow.nodes.items():
+        if isinstance(node, MenuNode):
+            for key in node.options:
+                if len(key) > node.max_digits:
+                    problems.append(
+                        doc.problem(
+                            _node_path(name, "options", key),
+                            f"node {name!r}: option {key!r} has {len(key)} digits but "
+                            f"max_digits is {node.max_digits}",
+                        )
+                    )
     return problems
 
 

@@ -84,7 +84,7 @@ def load_flow_file(
     """One flow, or InvalidFileError with every problem of the file."""
     doc, problems = load_yaml(path, display)
     flow = None
-    if doc is not None:
+    if doc is not None and not problems:  # after a duplicate key, later errors would mislead
         flow, more = parse_flow(doc, prompt_exists=prompt_exists, ring=ring)
         problems += more
     if problems or flow is None:

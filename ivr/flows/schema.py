@@ -106,15 +106,6 @@ class MenuNode(_Node):
     on_invalid: NodeName
     on_no_input: NodeName
 
-    @model_validator(mode="after")
-    def _digits_fit(self) -> MenuNode:
-        for key in self.options:
-            if len(key) > self.max_digits:
-                raise ValueError(
-                    f"option {key!r} has {len(key)} digits but max_digits is {self.max_digits}"
-                )
-        return self
-
 
 class HoursNode(_Node):
     """Branch on business hours: working days of the calendar and ``hours`` settings."""

@@ -123,7 +123,7 @@ def parse_catalogue(doc: YamlDoc) -> tuple[Catalogue | None, list[Problem]]:
 def load_catalogue(path: Path, display: str | None = None) -> Catalogue:
     doc, problems = load_yaml(path, display)
     catalogue = None
-    if doc is not None:
+    if doc is not None and not problems:
         catalogue, more = parse_catalogue(doc)
         problems += more
     if problems or catalogue is None:
