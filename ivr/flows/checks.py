@@ -244,7 +244,7 @@ def _order(flow: Flow, doc: YamlDoc) -> list[Problem]:
     """On every path: ANSWER once, before any sound or recording; then the greeting first."""
     problems: dict[str, Problem] = {}
     seen: set[tuple[str, bool, bool]] = set()
-    stack: list[tuple[str, bool, bool]] = [(flow.start, False, False)]
+    stack: list[tuple[str, bool, bool]] = [(flow.start, flow.answered, False)]
     greeting = flow.greeting
     while stack:
         state = stack.pop()

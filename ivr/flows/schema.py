@@ -258,6 +258,9 @@ class Flow(BaseModel):
     # The prompt that must be the first one every answered call hears (rule 1.2); null for
     # flows that need none (e.g. customer-first outbound calls).
     greeting: PromptName | None = "greeting"
+    # True for calls that reach the IVR already answered (customer-first outbound calls that
+    # Asterisk originated): no answer node, sound may play at once.
+    answered: bool = False
     start: NodeName
     nodes: dict[NodeName, Node] = Field(min_length=1)
 

@@ -228,3 +228,14 @@ async def test_english_prompts_by_query(start_ivr: StartIvr) -> None:
     server = await start_ivr(router=agents("1001"))
     call = await ScriptedAsterisk(server.port, script="inbound?lang=en", digits=["1"], dials=["ANSWER"]).run()
     assert "/en/greeting" in call.first("STREAM FILE").line
+
+
+async def test_customer_first_outbound_call_connects_to_an_agent(start_ivr: StartIvr) -> None:
+    """callflows/outbound.yaml: the scheduler's call is answered already; no ringing, no
+    answer, no inbound greeting: the connecting prompt, then the next free agent."""
+    server = await start_ivr(router=agents("1001"))
+    call = await ScriptedAsterisk(server.port, script="outbound", dials=["ANSWER"]).run()
+    assert call.verbs()[0] == "STREAM FILE"
+    assert "EXEC Ringing" not in call.verbs() and "ANSWER" not in call.verbs()
+    assert call.played() == ["outbound_connecting"]
+    assert call.first("EXEC Dial").line == "EXEC Dial PJSIP/1001,4"

@@ -224,3 +224,9 @@ def test_flows_check_command(tmp_path: Path) -> None:
 
     missing = _run(["flows", "check", "nope.yaml"], tmp_path)
     assert missing.returncode == 1 and "nope.yaml: no such file or folder" in missing.stderr
+
+
+def test_answered_flow_may_not_answer_again(tmp_path: Path, catalogue: Catalogue) -> None:
+    text = GOOD.replace("start: ring", "answered: true\ngreeting: null\nstart: ring")
+    problems = refuse(tmp_path, catalogue, text)
+    assert problems == ["flow.yaml:7: node 'ring' answers a call that is already answered"]
