@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from hotline.cli.context import CliContext
 
+if TYPE_CHECKING:
+    from ivr.prompts.catalogue import Catalogue
 
-def _catalogue(obj: CliContext):  # type: ignore[no-untyped-def]
+
+def _catalogue(obj: CliContext) -> Catalogue:
     from ivr.flows.loader import display_path
     from ivr.prompts.catalogue import load_catalogue
     from ivr.yamldoc import InvalidFileError
@@ -89,5 +94,3 @@ def list_(obj: CliContext, language: str) -> None:
         text = catalogue.text(name, language, settings.hours)
         click.echo(f"{name:28} {entry.script or '':4} {built} {text}")
 
-
-list_.name = "list"

@@ -49,8 +49,9 @@ def sound_file(sounds_dir: Path, language: str, name: str) -> Path:
 
 
 def stream_path(sounds_dir: Path, language: str, name: str) -> str:
-    """What STREAM FILE / GET DATA take: the absolute path without the extension."""
-    return str((sounds_dir / language / name).resolve())
+    """What STREAM FILE / GET DATA take: the path without the extension. ``sounds_dir`` is
+    made absolute once at start-up (no filesystem call here: this runs on every prompt)."""
+    return str(sounds_dir / language / name)
 
 
 def _sha256_file(path: Path) -> str:
