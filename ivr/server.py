@@ -168,26 +168,30 @@ class FastAgiChannel(AgiChannel):
 async def read_environment(
     reader: asyncio.StreamReader, *, max_lines: int = MAX_ENV_LINES
 ) -> AgiEnvironment:
-    """Read ``agi_*`` lines up to the empty line. Raises EnvironmentIncomplete when the
-    connection closes first or the block is not an AGI environment."""
+    """Read the ``agi_*`` lines up to the empty line, in one read when they come together (as
+    Asterisk sends them). Raises EnvironmentIncomplete when the connection closes first or the
+    block is not an AGI environment."""
+    try:
+        block = await reader.readuntil(b"\n\n")
+    except asyncio.IncompleteReadError as exc:
+        lines_read = exc.partial.count(b"\n")
+        raise EnvironmentIncomplete(f"connection closed after {lines_read} lines") from None
+    except asyncio.LimitOverrunError:
+        raise EnvironmentIncomplete(f"no end of the environment within {LINE_LIMIT} bytes") from None
+    except ConnectionError as exc:
+        raise EnvironmentIncomplete(str(exc)) from None
+    lines = block.decode("utf-8", "replace").split("\n")[:-2]
+    if not lines:
+        raise EnvironmentIncomplete("empty environment")
+    if len(lines) > max_lines:
+        raise EnvironmentIncomplete(f"more than {max_lines} environment lines")
     values: dict[str, str] = {}
-    for count in range(max_lines + 1):
-        try:
-            raw = await reader.readline()
-        except (ConnectionError, ValueError) as exc:
-            raise EnvironmentIncomplete(f"after {count} lines: {exc}") from None
-        if not raw or not raw.endswith(b"\n"):
-            raise EnvironmentIncomplete(f"connection closed after {count} lines")
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if line == "":
-            if not values:
-                raise EnvironmentIncomplete("empty environment")
-            return build_environment(values)
-        parsed = parse_env_line(line)
+    for number, line in enumerate(lines, start=1):
+        parsed = parse_env_line(line.rstrip("\r"))
         if parsed is None:
-            raise EnvironmentIncomplete(f"line {count + 1} is not an agi_ variable: {line[:80]!r}")
+            raise EnvironmentIncomplete(f"line {number} is not an agi_ variable: {line[:80]!r}")
         values[parsed[0]] = parsed[1]
-    raise EnvironmentIncomplete(f"more than {max_lines} environment lines")
+    return build_environment(values)
 
 
 @dataclass
