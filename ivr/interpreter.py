@@ -330,7 +330,8 @@ class FlowRun:
         if node.queue:
             await self.ch.set_variable("HOTLINE_QUEUE", node.queue)
         start = self._loop.time()
-        callback_at = start + node.callback_after if node.callback_after else None
+        # A callback needs the caller's number: no offer to an anonymous caller.
+        callback_at = start + node.callback_after if node.callback_after and self.caller else None
         give_up_at = start + node.max_wait if node.max_wait else None
         next_apology = math.inf
         exclude: set[int] = set()

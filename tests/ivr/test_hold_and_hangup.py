@@ -86,6 +86,16 @@ async def test_declined_offer_keeps_waiting_and_an_agent_frees_up(
     assert call.variables.get("HOTLINE_DISPOSITION") is None
 
 
+async def test_anonymous_caller_is_not_offered_a_callback(start_ivr: StartIvr, default_data: IvrData) -> None:
+    router = FakeRouter()
+    server = await start_ivr(router=router, flows=quick_hold(default_data, every=0.2, callback_after=0.3))
+    call = ScriptedAsterisk(server.port, callerid="anonymous", digits=["1"],
+                            hang_up_after=(starts("SET MUSIC ON"), 0.7))
+    await call.run()
+    assert "callback_offer" not in call.played()
+    assert call.played().count("please_wait") >= 3
+
+
 async def test_blacklisted_caller_waits_for_a_leader_not_an_idle_agent(start_ivr: StartIvr, default_data: IvrData) -> None:
     router = FakeRouter([Seat(1, "1001", Role.AGENT)])
     store = MemoryStore(blacklist={CALLER_E164})
