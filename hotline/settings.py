@@ -220,6 +220,40 @@ class RecordingSettings(_Section):
     extortion_prompt: SoundName | None = None
 
 
+Language = Literal["zh-CN", "en"]
+
+
+class IvrSettings(_Section):
+    """The IVR: where call flows, the prompt catalogue and the rendered sounds live.
+
+    Relative paths are read from the working directory; the sounds folder is given to
+    Asterisk as an absolute path (``STREAM FILE /abs/var/sounds/zh-CN/greeting``), so Asterisk
+    must be able to read it (same host, or the same path mounted).
+    """
+
+    flows_dir: Path = Path("callflows")
+    prompts_file: Path = Path("callflows/prompts.yaml")
+    sounds_dir: Path = Path("var/sounds")
+    # Recorded prompts a user drops in place of the synthesised ones: <dir>/<lang>/<name>.<ext>.
+    overrides_dir: Path = Path("callflows/recorded")
+    language: Language = "zh-CN"
+    # espeak-ng voices. Debian's espeak-ng 1.51 "cmn" voice reads Hanzi as pinyin spelled in
+    # English ("nin two hao three"); its sibling "cmn-latn-pinyin" speaks them in Mandarin.
+    voice_zh: str = Field(default="cmn-latn-pinyin", min_length=1)
+    voice_en: str = Field(default="en-us", min_length=1)
+    # A prompt file quieter than this (dBFS) is refused as silent.
+    silence_dbfs: Annotated[float, Field(lt=0)] = -60.0
+    music_class: str = Field(default="default", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    # Seconds Asterisk may take to send the agi_* environment before the IVR drops it.
+    env_timeout: PositiveSeconds = 5.0
+    # After a -1 result that may mean "file missing" or "caller gone", how long to wait for
+    # Asterisk's HANGUP notice (it follows the result by ~40 ms in the captures).
+    hangup_grace: PositiveSeconds = 0.3
+
+    def voice(self, language: str) -> str:
+        return self.voice_zh if language == "zh-CN" else self.voice_en
+
+
 class Settings(BaseSettings):
     """Everything hotline can be told; see README's configuration section."""
 
@@ -243,6 +277,7 @@ class Settings(BaseSettings):
     ring: RingSettings = RingSettings()
     hours: HoursSettings = HoursSettings()
     recordings: RecordingSettings = RecordingSettings()
+    ivr: IvrSettings = IvrSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,82 @@
+"""The IVR's database side on SQLite and PostgreSQL: blacklist lookups and requested callbacks
+(one OutboundTask of type requested per call, due at the next calling window)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline.db.models import BlacklistEntry, Customer, OutboundTask
+from hotline.domain.enums import CallingWindow, Role, TaskStatus, TaskType
+from ivr.store import CallbackRequest, SqlCallStore
+from tests.ivr.asterisk import ScriptedAsterisk
+from tests.ivr.conftest import CALLER_E164, NATIONAL_DAY, WEEKDAY_MORNING, StartIvr, frozen
+from tests.ivr.fakes import FakeRouter, Seat
+
+
+def _request(call: str = "pbx1:1795390124.68", due: dt.datetime = WEEKDAY_MORNING) -> CallbackRequest:
+    return CallbackRequest(CALLER_E164, call, "pbx1", call.split(":", 1)[1], due.astimezone(dt.UTC))
+
+
+async def test_blacklist_lookup(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        s.add(BlacklistEntry(phone=CALLER_E164, reason="malicious complaints (rule 3.4)"))
+    store = SqlCallStore(sessions)
+    assert await store.is_blacklisted(CALLER_E164) is True
+    assert await store.is_blacklisted("+8613900000000") is False
+
+
+async def test_callback_task_once_per_call(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        s.add(Customer(phone=CALLER_E164, name="王芳"))
+    store = SqlCallStore(sessions)
+    first = await store.request_callback(_request())
+    again = await store.request_callback(_request())
+    other_call = await store.request_callback(_request("pbx1:1795390999.1"))
+
+    assert first.created and not again.created and other_call.created
+    assert again.task_id == first.task_id != other_call.task_id
+    with sessions() as s:
+        task = s.get(OutboundTask, first.task_id)
+        assert task is not None
+        assert task.type is TaskType.REQUESTED and task.status is TaskStatus.PENDING
+        assert task.phone == CALLER_E164 and task.window is CallingWindow.WORKING_HOURS
+        assert task.due_at == WEEKDAY_MORNING
+        assert task.dedupe_key == "requested:pbx1:1795390124.68"
+        customer = s.scalar(select(Customer.id).where(Customer.phone == CALLER_E164))
+        assert task.customer_id == customer
+
+
+async def test_concurrent_requests_of_one_call_make_one_task(sessions: sessionmaker[Session]) -> None:
+    store = SqlCallStore(sessions)
+    results = await asyncio.gather(*(store.request_callback(_request()) for _ in range(5)))
+    assert len({r.task_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+
+
+async def test_callback_booked_by_a_call_on_a_holiday(start_ivr: StartIvr, sessions: sessionmaker[Session]) -> None:
+    """A caller on National Day accepts the callback offer: the task is in the database, due at
+    08:00 on 8 October (the first working morning after the Golden Week)."""
+    store = SqlCallStore(sessions)
+    server = await start_ivr(router=FakeRouter([Seat(1, "1001")]), store=store, clock=frozen(NATIONAL_DAY))
+    call = await ScriptedAsterisk(server.port, digits=["1"]).run()
+
+    assert call.variables["HOTLINE_DISPOSITION"] == "callback_requested"
+    with sessions() as s:
+        [task] = s.scalars(select(OutboundTask)).all()
+    assert task.type is TaskType.REQUESTED and task.phone == CALLER_E164
+    assert task.due_at == dt.datetime(2026, 10, 8, 0, 0, tzinfo=dt.UTC)
+
+
+async def test_blacklisted_in_the_database_is_recorded_from_the_start(
+    start_ivr: StartIvr, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as s:
+        s.add(BlacklistEntry(phone=CALLER_E164, reason="extortion attempts"))
+    server = await start_ivr(router=FakeRouter([Seat(1, "2001", Role.TEAM_LEADER)]), store=SqlCallStore(sessions))
+    call = await ScriptedAsterisk(server.port, digits=["1"], dials=["ANSWER"]).run()
+    assert call.commands[call.index("ANSWER") + 1].line.startswith("EXEC MixMonitor")
+    assert call.first("EXEC Dial").line == "EXEC Dial PJSIP/2001,4"
