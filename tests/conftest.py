@@ -25,6 +25,21 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Tests that run ``configure_logging`` (CLI commands in-process) add a root handler bound
+    to pytest's capture stream, which is closed after the test; remove it again so later log
+    lines do not fail (and stall event loops with "Logging error" tracebacks)."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """Superuser URL of a PostgreSQL server for this test session."""

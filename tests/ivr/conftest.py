@@ -4,9 +4,8 @@ FastAGI server on a free port, and frozen clocks on days the Chinese calendar ma
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -52,19 +51,6 @@ def ivr_settings(tmp_path: Path, **ivr: object) -> Settings:
         },
         recordings={"spool_dir": tmp_path / "spool"},
     )
-
-
-@pytest.fixture(autouse=True)
-def _no_stale_log_handlers() -> Iterator[None]:
-    """A test elsewhere that calls configure_logging() leaves a root handler writing to
-    pytest's closed capture stream; every log line then prints a "Logging error" traceback,
-    which stalls the event loop these tests time. Remove it and restore the root level."""
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_hotline", False)]:
-        root.removeHandler(handler)
-    level = root.level
-    yield
-    root.setLevel(level)
 
 
 @pytest.fixture
