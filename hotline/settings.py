@@ -38,6 +38,8 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from hotline.domain.enums import CallingWindow, TaskType
+
 DEFAULT_CONFIG_FILE = "hotline.toml"
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
@@ -185,6 +187,85 @@ class HoursSettings(_Section):
         return self
 
 
+class Festival(_Section):
+    """One greeting day (a festival or a solar term); lunar dates differ every year, so each
+    entry is a full date."""
+
+    date: dt.date
+    name: str = Field(min_length=1, max_length=64)
+
+
+class SchedulerSettings(_Section):
+    """The outbound scheduler: calling windows, retries, pacing and the rules' parameters."""
+
+    enabled: bool = True
+    # agent_first: ring the agent, then dial the customer once the agent answered;
+    # customer_first: dial the customer, play a prompt, then wait for an agent (the IVR).
+    mode: Literal["agent_first", "customer_first"] = "agent_first"
+    # Attempts after the first one for no answer, busy or failed; then the task fails.
+    retries: Annotated[int, Field(ge=0, le=20)] = 2
+    retry_delay_seconds: PositiveSeconds = 600.0
+    # When the agent (not the customer) could not take the call, try again this much later;
+    # it does not use up one of the customer's attempts.
+    agent_retry_delay_seconds: PositiveSeconds = 60.0
+    # Pacing: at most this many outbound calls at once, and this many new ones per second.
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
+    new_calls_per_second: Annotated[float, Field(gt=0, le=1000)] = 2.0
+    # A task owned by one agent and overdue (past its due time) by this much goes to any agent.
+    overdue_reassign_after_seconds: PositiveSeconds = 1800.0
+    # An agent's follow-ups are handed to another agent this long before the leave starts.
+    leave_handover_hours: Annotated[float, Field(ge=0)] = 24.0
+    # How often the planning tick runs the rules and wakes the dialler.
+    tick_seconds: PositiveSeconds = 30.0
+    # When the daily rules (birthday, festival) run, in the hotline's zone; top customers run
+    # at the same time on the 1st and 16th of each month.
+    daily_at: Clock = dt.time(0, 5)
+    # Leader election: a leader that could not confirm its lock for this long stops dialling,
+    # and a new leader waits this long before resolving the old leader's open attempts.
+    lease_seconds: PositiveSeconds = 15.0
+    standby_poll_seconds: PositiveSeconds = 5.0
+    # Seconds the agent's phone (agent first) or the customer's (customer first) may ring;
+    # default: the ring policy's deadline (answer_max_ring rings).
+    originate_timeout_seconds: PositiveSeconds | None = None
+    caller_id: str = Field(default="hotline", min_length=1, max_length=64)
+    follow_up_interval_hours: Annotated[float, Field(gt=0)] = 48.0
+    first_contact_days: Annotated[int, Field(ge=1)] = 7
+    top_customers_per_department: Annotated[int, Field(ge=1, le=100)] = 3
+    festivals: list[Festival] = []
+    # Who gets festival greeting calls.
+    festival_audience: list[Literal["vip", "member", "key_account", "all"]] = [
+        "vip",
+        "member",
+        "key_account",
+    ]
+    # Calling window per task type, overriding the defaults (dropped-call, birthday and
+    # festival: business hours on any day; the rest: business hours on working days).
+    windows: dict[TaskType, CallingWindow] = {}
+
+    @field_validator("daily_at", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> dt.time:
+        return _parse_clock(value)
+
+    @field_serializer("daily_at")
+    def _show_clock(self, value: dt.time) -> str:
+        return value.strftime("%H:%M")
+
+    @field_validator("festivals")
+    @classmethod
+    def _unique_festival_dates(cls, value: list[Festival]) -> list[Festival]:
+        seen: set[dt.date] = set()
+        for fest in value:
+            if fest.date in seen:
+                raise ValueError(f"festival date {fest.date} is listed twice")
+            seen.add(fest.date)
+        return value
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+
 class RecordingSettings(_Section):
     store_dir: Path = Path("var/recordings")
     spool_dir: Path = Path("var/spool")
@@ -215,6 +296,7 @@ class Settings(BaseSettings):
     ring: RingSettings = RingSettings()
     hours: HoursSettings = HoursSettings()
     recordings: RecordingSettings = RecordingSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @field_validator("timezone")
     @classmethod
