@@ -224,11 +224,18 @@ class SchedulerSettings(_Section):
     # and a new leader waits this long before resolving the old leader's open attempts.
     lease_seconds: PositiveSeconds = 15.0
     standby_poll_seconds: PositiveSeconds = 5.0
+    # How often the leader compares its open attempts with the PBX's live channels.
+    reconcile_seconds: PositiveSeconds = 5.0
     # Seconds the agent's phone (agent first) or the customer's (customer first) may ring;
     # default: the ring policy's deadline (answer_max_ring rings).
     originate_timeout_seconds: PositiveSeconds | None = None
     caller_id: str = Field(default="hotline", min_length=1, max_length=64)
+    # A dropped call's callback counts as on time within this many minutes of the window
+    # opening after the drop (rule 1.15 says "immediately").
+    dropped_call_sla_minutes: Annotated[int, Field(ge=1)] = 15
     follow_up_interval_hours: Annotated[float, Field(gt=0)] = 48.0
+    # Customers without an agent are assigned to balance the number per agent (rule 8.23).
+    assign_new_customers: bool = True
     first_contact_days: Annotated[int, Field(ge=1)] = 7
     top_customers_per_department: Annotated[int, Field(ge=1, le=100)] = 3
     festivals: list[Festival] = []
