@@ -160,11 +160,19 @@ class LeaderLease:
 
     def _unlock(self) -> None:
         if self._conn is not None:
+            conn, self._conn = self._conn, None
+            # The connection must not go back to the pool still holding the lock: unlock,
+            # and discard the connection whatever happens, which ends the server session
+            # (and with it any lock it still holds).
             try:
-                self._conn.close()  # the session ends: the server drops the advisory lock
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
             except Exception:  # pragma: no cover - the connection may already be dead
                 pass
-            self._conn = None
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # pragma: no cover
+                pass
         if self._file is not None:
             self._file.close()  # closing the file releases the flock
             self._file = None

@@ -21,7 +21,6 @@ APScheduler runs them.)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +52,16 @@ log = logging.getLogger(__name__)
 JOB_TICK = "hotline-scheduler-tick"
 JOB_DAILY = "hotline-scheduler-daily"
 JOB_HALF_MONTHLY = "hotline-scheduler-half-monthly"
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait for ``event`` or ``timeout`` seconds. (Not ``wait_for``: on Python 3.11 it can
+    swallow a cancellation that arrives as the event is set, and the loop never stops.)"""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 class OutboundScheduler:
@@ -103,8 +112,7 @@ class OutboundScheduler:
                     await asyncio.to_thread(self.lease.release)
                     self.leading.clear()
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), cfg.standby_poll_seconds)
+                await _wait_event(self._stop, cfg.standby_poll_seconds)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -120,7 +128,9 @@ class OutboundScheduler:
         try:
             await self.tick()
             await self.run_daily()
-            self.apscheduler = await asyncio.to_thread(self._start_apscheduler)
+            self.apscheduler = await asyncio.to_thread(
+                self._start_apscheduler, asyncio.get_running_loop()
+            )
             self.leading.set()
             loops = [
                 asyncio.create_task(self._heartbeat_loop(), name="scheduler-heartbeat"),
@@ -140,10 +150,13 @@ class OutboundScheduler:
             jobs.unregister(self.name, self)
             await self.dialler.close()
 
-    def _start_apscheduler(self) -> AsyncIOScheduler:
+    def _start_apscheduler(self, loop: asyncio.AbstractEventLoop) -> AsyncIOScheduler:
+        """Start APScheduler from a worker thread: adding jobs reads and writes the job
+        store, which is blocking I/O; the scheduler itself then runs on ``loop``."""
         cfg = self.settings.scheduler
         tz = self.settings.tz
         sched = AsyncIOScheduler(
+            event_loop=loop,
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=tz,
@@ -229,8 +242,7 @@ class OutboundScheduler:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.dispatch_poll_seconds)
+            await _wait_event(self._wake, self.dispatch_poll_seconds)
             self._wake.clear()
             try:
                 await self.dispatch_once()
