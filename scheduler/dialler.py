@@ -328,8 +328,12 @@ class Dialler:
         args = self.originate_args(flight, task)
         await self.pacer.wait_rate()
         if not self.lease.valid():
-            # Not sent, and never will be by this process: the next leader resolves it.
+            # Known not sent, and it never will be: settle it so, giving the try back.
             log.warning("attempt %d not sent: leader lease no longer valid", flight.attempt_id)
+            await asyncio.to_thread(
+                self._settle_by_id, flight.attempt_id, CallOutcome.FAILED, not_dialled=True,
+                detail="not sent: the leader lease was not valid at the send",
+            )
             await self._drop(flight, sent=False)
             return
         try:
@@ -384,14 +388,15 @@ class Dialler:
         # is freed when it ends (on_attempt_ended, or reconcile sees its channels gone).
 
     def _settle_by_id(
-        self, attempt_id: int, outcome: CallOutcome, *, agent_failed: bool = False, detail: str = ""
+        self, attempt_id: int, outcome: CallOutcome, *, agent_failed: bool = False,
+        not_dialled: bool = False, detail: str = "",
     ) -> bool:
         with self.sessions() as s, s.begin():
             attempt = s.get(OutboundAttempt, attempt_id, with_for_update=True)
             if attempt is None or attempt.state is AttemptState.SETTLED:
                 return False
             settle(s, attempt, outcome, settings=self.settings, now=self.clock(),
-                   agent_failed=agent_failed, detail=detail)
+                   agent_failed=agent_failed, not_dialled=not_dialled, detail=detail)
             return True
 
     async def on_customer_dial_end(self, attempt_id: int, dialstatus: str) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -223,12 +224,19 @@ class OutboundScheduler:
 
     # -- loops ----------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
+        # A thread of its own: queued behind the dialler's database work in the default
+        # pool, a heartbeat could come too late and the lease lapse under load.
         interval = self.lease.lease_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            if not await asyncio.to_thread(self.lease.heartbeat):
-                self._lost.set()
-                return
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduler-lease")
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if not await loop.run_in_executor(pool, self.lease.heartbeat):
+                    self._lost.set()
+                    return
+        finally:
+            pool.shutdown(wait=False)
 
     async def _reconcile_loop(self) -> None:
         interval = self.settings.scheduler.reconcile_seconds

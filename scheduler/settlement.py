@@ -46,6 +46,7 @@ def settle(
     settings: Settings,
     now: dt.datetime,
     agent_failed: bool = False,
+    not_dialled: bool = False,
     detail: str = "",
 ) -> OutboundTask:
     """Settle ``attempt`` (once: a settled attempt is left as it is) and move its task on."""
@@ -61,6 +62,12 @@ def settle(
         attempt.detail = detail[:255]
     if task.status is not TaskStatus.DIALLING:
         # Cancelled or closed meanwhile (campaign closed, greeting expired): nothing to move.
+        session.flush()
+        return task
+    if not_dialled:
+        # Known never to have left (the lease was lost before the send): as if not tried.
+        task.attempts = max(0, task.attempts - 1)
+        task.status = TaskStatus.PENDING
         session.flush()
         return task
     task.outcome = outcome

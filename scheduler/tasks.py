@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import case, insert
@@ -149,17 +149,3 @@ def add_task(
     ids = add_tasks(session, [spec], settings, policy)
     return ids[0] if ids else None
 
-
-def open_keys(session: Session, keys: Sequence[str]) -> set[str]:
-    """Which of ``keys`` already exist (any status): rules use it to skip work early."""
-    from sqlalchemy import select
-
-    found: set[str] = set()
-    for i in range(0, len(keys), 500):
-        chunk = list(keys[i : i + 500])
-        found.update(
-            session.scalars(
-                select(OutboundTask.dedupe_key).where(OutboundTask.dedupe_key.in_(chunk))
-            )
-        )
-    return found

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline.db.models import Agent, Customer
+from hotline.db.models import Agent
 from hotline.domain.calendar import WorkingCalendar
 from hotline.settings import Settings
 from scheduler.staffing import absent_agent_ids, least_loaded_agent, working_agent_ids
@@ -47,12 +47,6 @@ class RuleContext:
         return self.session.scalar(select(Agent.id).where(Agent.user_id == user_id))
 
 
-def customer_phone(session: Session, customer_id: int | None) -> str | None:
-    if customer_id is None:
-        return None
-    return session.scalar(select(Customer.phone).where(Customer.id == customer_id))
-
-
 @dataclass
 class RuleResult:
     rule: str
@@ -70,7 +64,6 @@ __all__ = [
     "RuleContext",
     "RuleResult",
     "absent_agent_ids",
-    "customer_phone",
     "least_loaded_agent",
     "working_agent_ids",
 ]

@@ -356,3 +356,20 @@ def test_agent_state_is_read_from_the_database(engine: Engine) -> None:
     assert first.agent_id == ready_id and second is None
     with Session(engine) as s:
         assert s.get(Agent, ready_id).state is AgentState.READY  # type: ignore[union-attr]
+
+
+async def test_an_attempt_is_not_sent_once_the_lease_has_lapsed(engine: Engine) -> None:
+    settings = make_settings(mode="customer_first")
+    clock = FrozenClock(MONDAY_10)
+    pbx = FakePbx()
+    task_id = new_task(engine, settings)
+    lease, dialler, flight = crashed_leader(engine, settings, pbx, task_id, clock)
+    lease._valid_until = 0.0  # no heartbeat confirmed the lock in time
+    task = task_row(engine, task_id)
+    await dialler.dial(flight, PlannedTask(task.id, task.type, task.phone, None))
+    lease.release()
+    assert pbx.sent == []
+    (a,) = attempts_of(engine, task_id)
+    assert a.state is AttemptState.SETTLED and "not sent" in a.detail
+    task = task_row(engine, task_id)
+    assert (task.status, task.attempts) == (TaskStatus.PENDING, 0)  # the try is given back
