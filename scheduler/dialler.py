@@ -20,7 +20,8 @@ The protocol
    ``Originate`` with ``ActionID: attempt-<id>`` and the channel variable
    ``HOTLINE_ATTEMPT_ID=<id>`` (``__``-inherited by every leg in the dialplan, and listed in
    manager.conf ``channelvars`` so that every channel event and ``CoreShowChannel`` carries
-   it). An attempt is never handed to :meth:`PbxActions.originate` a second time: not after an
+   it). If the lease is not valid at that moment, the attempt is settled as not sent (its try
+   given back) and nothing leaves. An attempt is never handed to :meth:`PbxActions.originate` a second time: not after an
    error, not after a reconnect, not after a restart. A retry is a *new* attempt row.
 
 3. **Settle** from the ``OriginateResponse``: customer first, its Reason is the customer's
