@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,7 +39,10 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from hotline.domain.enums import CallingWindow, TaskType
+
 DEFAULT_CONFIG_FILE = "hotline.toml"
+_config_file: ContextVar[str | None] = ContextVar("hotline_config_file", default=None)
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
@@ -195,6 +199,90 @@ SoundName = Annotated[
         "without extension",
     ),
 ]
+class Festival(_Section):
+    """One greeting day (a festival or a solar term); lunar dates differ every year, so each
+    entry is a full date."""
+
+    date: dt.date
+    name: str = Field(min_length=1, max_length=64)
+
+
+class SchedulerSettings(_Section):
+    """The outbound scheduler: calling windows, retries, pacing and the rules' parameters."""
+
+    enabled: bool = True
+    # agent_first: ring the agent, then dial the customer once the agent answered;
+    # customer_first: dial the customer, play a prompt, then wait for an agent (the IVR).
+    mode: Literal["agent_first", "customer_first"] = "agent_first"
+    # Attempts after the first one for no answer, busy or failed; then the task fails.
+    retries: Annotated[int, Field(ge=0, le=20)] = 2
+    retry_delay_seconds: PositiveSeconds = 600.0
+    # When the agent (not the customer) could not take the call, try again this much later;
+    # it does not use up one of the customer's attempts.
+    agent_retry_delay_seconds: PositiveSeconds = 60.0
+    # Pacing: at most this many outbound calls at once, and this many new ones per second.
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
+    new_calls_per_second: Annotated[float, Field(gt=0, le=1000)] = 2.0
+    # A task owned by one agent and overdue (past its due time) by this much goes to any agent.
+    overdue_reassign_after_seconds: PositiveSeconds = 1800.0
+    # An agent's follow-ups are handed to another agent this long before the leave starts.
+    leave_handover_hours: Annotated[float, Field(ge=0)] = 24.0
+    # How often the planning tick runs the rules and wakes the dialler.
+    tick_seconds: PositiveSeconds = 30.0
+    # When the daily rules (birthday, festival) run, in the hotline's zone; top customers run
+    # at the same time on the 1st and 16th of each month.
+    daily_at: Clock = dt.time(0, 5)
+    # Leader election: a leader that could not confirm its lock for this long stops dialling,
+    # and a new leader waits this long before resolving the old leader's open attempts.
+    lease_seconds: PositiveSeconds = 15.0
+    standby_poll_seconds: PositiveSeconds = 5.0
+    # How often the leader compares its open attempts with the PBX's live channels.
+    reconcile_seconds: PositiveSeconds = 5.0
+    # Seconds the agent's phone (agent first) or the customer's (customer first) may ring;
+    # default: the ring policy's deadline (answer_max_ring rings).
+    originate_timeout_seconds: PositiveSeconds | None = None
+    caller_id: str = Field(default="hotline", min_length=1, max_length=64)
+    # A dropped call's callback counts as on time within this many minutes of the window
+    # opening after the drop (rule 1.15 says "immediately").
+    dropped_call_sla_minutes: Annotated[int, Field(ge=1)] = 15
+    follow_up_interval_hours: Annotated[float, Field(gt=0)] = 48.0
+    # Customers without an agent are assigned to balance the number per agent (rule 8.23).
+    assign_new_customers: bool = True
+    first_contact_days: Annotated[int, Field(ge=1)] = 7
+    top_customers_per_department: Annotated[int, Field(ge=1, le=100)] = 3
+    festivals: list[Festival] = []
+    # Who gets festival greeting calls.
+    festival_audience: list[Literal["vip", "member", "key_account", "all"]] = [
+        "vip",
+        "member",
+        "key_account",
+    ]
+    # Calling window per task type, overriding the defaults (dropped-call, birthday and
+    # festival: business hours on any day; the rest: business hours on working days).
+    windows: dict[TaskType, CallingWindow] = {}
+
+    @field_validator("daily_at", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> dt.time:
+        return _parse_clock(value)
+
+    @field_serializer("daily_at")
+    def _show_clock(self, value: dt.time) -> str:
+        return value.strftime("%H:%M")
+
+    @field_validator("festivals")
+    @classmethod
+    def _unique_festival_dates(cls, value: list[Festival]) -> list[Festival]:
+        seen: set[dt.date] = set()
+        for fest in value:
+            if fest.date in seen:
+                raise ValueError(f"festival date {fest.date} is listed twice")
+            seen.add(fest.date)
+        return value
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
 
 
 class RecordingSettings(_Section):
@@ -278,6 +366,7 @@ class Settings(BaseSettings):
     hours: HoursSettings = HoursSettings()
     recordings: RecordingSettings = RecordingSettings()
     ivr: IvrSettings = IvrSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @field_validator("timezone")
     @classmethod
@@ -319,7 +408,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG_FILE)
+        toml_path = _config_file.get() or os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG_FILE)
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_path))
 
 
@@ -344,12 +433,16 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"configuration file {path} does not exist")
-        os.environ["HOTLINE_CONFIG"] = str(path)
-    path = Path(os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG_FILE))
+    path = Path(config_file or os.environ.get("HOTLINE_CONFIG", DEFAULT_CONFIG_FILE))
     origin = f"{path} / HOTLINE_* environment" if path.is_file() else "HOTLINE_* environment"
+    # The file is handed to the settings source through a context variable, not the process
+    # environment, so loading one configuration never changes what the next load reads.
+    token = _config_file.set(str(path))
     try:
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin)) from None
+    finally:
+        _config_file.reset(token)

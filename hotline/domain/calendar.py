@@ -76,6 +76,18 @@ class WorkingCalendar:
             local = dt.datetime.combine(day, dt.time(0, 0), self.tz)
         raise RuntimeError("no business hours within 400 days: check the hours configuration")
 
+    def interval_at(
+        self, moment: dt.datetime, *, any_day: bool = False
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """The open interval ``[start, end)`` containing ``moment``, or the next one after it,
+        in UTC: the calling window a task due at ``moment`` falls into."""
+        start = self.next_open(moment, any_day=any_day)
+        local = start.astimezone(self.tz)
+        for a, b in self._day_intervals(local.date()):
+            if a <= local < b:
+                return start, b.astimezone(dt.UTC)
+        raise RuntimeError("next_open returned a closed instant")  # pragma: no cover
+
     def add_working_days(self, moment: dt.datetime, days: int) -> dt.datetime:
         """``moment`` moved forward by ``days`` working days, keeping the local clock time.
 

@@ -140,6 +140,8 @@ class TaskType(StrEnum):
 class TaskStatus(StrEnum):
     PENDING = "pending"
     DIALLING = "dialling"
+    # The customer was reached on a return-visit task; it closes with its ReturnVisit record.
+    AWAITING_RECORD = "awaiting_record"
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -153,6 +155,20 @@ class CallOutcome(StrEnum):
     BUSY = "busy"
     FAILED = "failed"
     INVALID_NUMBER = "invalid_number"
+
+
+class AttemptState(StrEnum):
+    """Where one outbound attempt is in the exactly-once protocol (scheduler/dialler.py)."""
+
+    PREPARED = "prepared"  # row committed; the Originate may or may not have left
+    SENT = "sent"  # the PBX confirmed it (OriginateResponse or a live channel)
+    CONNECTED = "connected"  # agent first: the agent answered, the customer is being dialled
+    SETTLED = "settled"  # outcome known (or resolved after a restart); never dialled again
+
+
+class CampaignStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 class CallingWindow(StrEnum):

@@ -106,3 +106,10 @@ def test_secrets_never_reach_the_logs(
     assert "login with secret ***" in err
     assert "s3cr3t-ami" not in err and "pg-pass-9" not in err
     assert "database down" in err
+
+
+def test_loading_a_file_does_not_leak_into_the_next_load(tmp_path: Path) -> None:
+    bad = tmp_path / "other.toml"
+    bad.write_text("[ami]\nport = 6001\n", encoding="utf-8")
+    assert load_settings(bad).ami.port == 6001
+    assert load_settings().ami.port == 5038  # the explicit file was for that load only

@@ -4,13 +4,27 @@ from hotline.db.base import Base
 from hotline.db.models.audit import AuditLog
 from hotline.db.models.calls import Call, CallLeg
 from hotline.db.models.flags import CallFlag, Escalation, EscalationRecipient
-from hotline.db.models.outbound import OutboundTask
-from hotline.db.models.people import Agent, BlacklistEntry, Customer, User
+from hotline.db.models.outbound import (
+    OutboundAttempt,
+    OutboundTask,
+    ReturnVisitCampaign,
+    SchedulerLeader,
+    apscheduler_jobs,
+)
+from hotline.db.models.people import (
+    Agent,
+    AgentAbsence,
+    BlacklistEntry,
+    Customer,
+    CustomerPurchase,
+    User,
+)
 from hotline.db.models.recordings import Recording
 from hotline.db.models.service import CallNote, Case, Complaint, ReturnVisit
 
 __all__ = [
     "Agent",
+    "AgentAbsence",
     "AuditLog",
     "Base",
     "BlacklistEntry",
@@ -23,8 +37,13 @@ __all__ = [
     "Customer",
     "Escalation",
     "EscalationRecipient",
+    "CustomerPurchase",
+    "OutboundAttempt",
     "OutboundTask",
     "Recording",
     "ReturnVisit",
+    "ReturnVisitCampaign",
+    "SchedulerLeader",
     "User",
+    "apscheduler_jobs",
 ]

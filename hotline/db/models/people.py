@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hotline.db.base import Base, Phone, UTCDateTime, e164, enum_column, not_blank
@@ -82,6 +93,12 @@ class Customer(Base):
     )
     assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Rule 5.1: customers marked for follow-up are contacted again at most 48 h after the
+    # last contact, which the scheduler updates on every answered outbound call.
+    needs_follow_up: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    last_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime, default=lambda: dt.datetime.now(dt.UTC)
     )
@@ -107,3 +124,43 @@ class BlacklistEntry(Base):
     added_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime, default=lambda: dt.datetime.now(dt.UTC)
     )
+
+
+class AgentAbsence(Base):
+    """Leave or another planned absence; the agent's follow-ups are handed over before it
+    starts (rules 5.1, 8.10)."""
+
+    __tablename__ = "agent_absences"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_agent_absences_agent_starts", "agent_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(128), default="leave")
+    # When the scheduler handed this agent's follow-ups to others for this absence.
+    handed_over_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=lambda: dt.datetime.now(dt.UTC)
+    )
+
+
+class CustomerPurchase(Base):
+    """What a customer spent in one department; ranks the half-monthly top customers (5.16)."""
+
+    __tablename__ = "customer_purchases"
+    __table_args__ = (
+        not_blank("department"),
+        CheckConstraint("amount >= 0", name="amount_nonnegative"),
+        Index("ix_customer_purchases_department_at", "department", "purchased_at"),
+        Index("ix_customer_purchases_customer_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    department: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    purchased_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,89 @@
+"""Choosing the agent who makes an agent-first call.
+
+A task owned by an agent waits for that agent to be ready; a task for any agent takes whoever
+is ready. Two implementations of :class:`AgentPicker`:
+
+- :class:`RouterPicker` asks the AMI bridge's :class:`~hotline.domain.ports.AgentRouter`, which
+  reserves agents atomically against inbound calls too (the production choice once the bridge
+  runs). A specific agent is asked for by excluding every other agent.
+- :class:`DatabasePicker` reads ``agents.state`` (kept by the bridge) and never offers an agent
+  already on one of this scheduler's calls; for tests and a scheduler running without the
+  bridge in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline.db.models import Agent
+from hotline.domain.enums import AgentState
+from hotline.domain.ports import AgentOffer, AgentRouter
+
+
+class AgentPicker(Protocol):
+    async def pick(self, call_key: str, agent_id: int | None) -> AgentOffer | None:
+        """Reserve ``agent_id`` (or any ready agent when None); None when nobody is ready."""
+        ...
+
+    def release(self, offer: AgentOffer) -> None:
+        """The reserved agent was not dialled after all."""
+        ...
+
+    def finished(self, offer: AgentOffer) -> None:
+        """The agent's call for this scheduler is over."""
+        ...
+
+
+class DatabasePicker:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._busy: set[int] = set()
+
+    def _ready(self, agent_id: int | None) -> list[Agent]:
+        with self._sessions() as s:
+            query = select(Agent).where(Agent.state == AgentState.READY).order_by(
+                Agent.state_changed_at.nulls_first(), Agent.id
+            )
+            if agent_id is not None:
+                query = query.where(Agent.id == agent_id)
+            return list(s.scalars(query))
+
+    async def pick(self, call_key: str, agent_id: int | None) -> AgentOffer | None:
+        for agent in await asyncio.to_thread(self._ready, agent_id):
+            if agent.id in self._busy:
+                continue
+            self._busy.add(agent.id)
+            return AgentOffer(agent.id, agent.extension, agent.interface, agent.auto_answer)
+        return None
+
+    def release(self, offer: AgentOffer) -> None:
+        self._busy.discard(offer.agent_id)
+
+    def finished(self, offer: AgentOffer) -> None:
+        self._busy.discard(offer.agent_id)
+
+
+class RouterPicker:
+    def __init__(self, router: AgentRouter, sessions: sessionmaker[Session]) -> None:
+        self._router = router
+        self._sessions = sessions
+
+    def _others(self, agent_id: int) -> frozenset[int]:
+        with self._sessions() as s:
+            return frozenset(s.scalars(select(Agent.id).where(Agent.id != agent_id)))
+
+    async def pick(self, call_key: str, agent_id: int | None) -> AgentOffer | None:
+        exclude: frozenset[int] = frozenset()
+        if agent_id is not None:
+            exclude = await asyncio.to_thread(self._others, agent_id)
+        return await self._router.acquire(call_key, exclude=exclude, timeout=0.0)
+
+    def release(self, offer: AgentOffer) -> None:
+        self._router.release(offer)
+
+    def finished(self, offer: AgentOffer) -> None:
+        """The bridge follows the agent's state from the call's own events."""
