@@ -75,9 +75,12 @@ class OutboundTask(Base):
     # The earliest moment to dial and the deadline of the rule that created the task.
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # When the next attempt may start: due_at at first, pushed back by retries. The calling
-    # window is applied on top of it when planning.
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # When the next attempt may start: due_at at first (so any writer — the bridge's dropped
+    # calls, the IVR's callback requests, the rules — can create a task without knowing it),
+    # pushed back by retries. The calling window is applied on top of it when planning.
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, default=lambda ctx: ctx.get_current_parameters()["due_at"]
+    )
     window: Mapped[CallingWindow] = mapped_column(
         enum_column(CallingWindow, "window"), default=CallingWindow.WORKING_HOURS
     )
