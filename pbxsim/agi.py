@@ -159,7 +159,10 @@ class AgiSession:
                 asyncio.open_connection(host, port), CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
-            log.info("AGI connect to %s failed: %s", self.url, exc)
+            warned = chan.pbx.sim.warned
+            if self.url not in warned:
+                warned.add(self.url)
+                log.warning("AGI connect to %s failed (%s); AGISTATUS=FAILURE, the dialplan goes on", self.url, exc)
             chan.set_var("AGISTATUS", "FAILURE")
             if chan.call is not None:
                 chan.call.on_agi(self.url, "FAILURE")

@@ -73,6 +73,7 @@ class PbxSimulator:
         self.astdb: dict[tuple[str, str], str] = {}
         self.pending_writes: set[asyncio.Task[Any]] = set()
         self.calls: list[CallHandle] = []
+        self.warned: set[str] = set()  # problems already logged once
         self._call_seq = 0
 
     # ---- lifecycle --------------------------------------------------------------------------
