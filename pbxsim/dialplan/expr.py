@@ -59,12 +59,9 @@ _SUBSTR = re.compile(r"^(.*?):(-?\d+)(?::(-?\d+))?$")
 
 
 def _lookup(expr: str, chan: Channel | None, globals_: dict[str, str] | None) -> str:
-    if "(" in expr and expr.endswith(")"):
-        name, _, args = expr.partition("(")
-        return function(name.strip(), args[:-1], chan)
     m = _SUBSTR.match(expr)
-    if m and "(" not in expr:
-        value = variable(m[1], chan, globals_)
+    if m and ("(" not in m[1] or m[1].endswith(")")):
+        value = _value(m[1], chan, globals_)
         offset = int(m[2])
         length = int(m[3]) if m[3] is not None else None
         if offset < 0:
@@ -74,6 +71,13 @@ def _lookup(expr: str, chan: Channel | None, globals_: dict[str, str] | None) ->
         if length < 0:
             return value[offset:length]
         return value[offset : offset + length]
+    return _value(expr, chan, globals_)
+
+
+def _value(expr: str, chan: Channel | None, globals_: dict[str, str] | None) -> str:
+    if "(" in expr and expr.endswith(")"):
+        name, _, args = expr.partition("(")
+        return function(name.strip(), args[:-1], chan)
     return variable(expr, chan, globals_)
 
 

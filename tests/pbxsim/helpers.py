@@ -221,6 +221,8 @@ class TestIvr:
             choice = "1"
             if plan.menu:
                 reply = await cmd(f"GET DATA {self.greeting or 'menu'} 3000 1")
+                if not reply.startswith("200 result="):
+                    return
                 choice = reply.split("=", 1)[1].split(" ")[0]
                 await cmd(f"SET VARIABLE HOTLINE_CATEGORY {'consultation' if choice == '1' else 'other'}")
             if choice == "1":
