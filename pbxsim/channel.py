@@ -70,6 +70,11 @@ class Channel:
         self.device = device or f"{tech}/{resource}"
         self.vars: dict[str, str] = {}
         self._pub_vars: dict[str, str] = {}  # channel variables as of the last published snapshot
+        self._pub_version = 0
+        self._snap_key: tuple[object, ...] | None = None
+        self._snap: tuple[Headers, bytes] | None = None
+        self._snap_base: tuple[Headers, bytes] | None = None
+        self._snap_vars = -1
         self.staged = False  # Asterisk's staged snapshot: VarSets show the old ChanVariables
         self.inherit: dict[str, int] = {}  # name -> 1 (_X) or 2 (__X)
         self.created = pbx.clock.now()
@@ -132,9 +137,34 @@ class Channel:
             h.append((key, f"{var}={pub.get(var, '')}"))
         return h
 
+    def _snapshot_cached(self) -> tuple[Headers, bytes]:
+        """The snapshot as headers and as encoded bytes, rebuilt only when one of its fields
+        changed (events on a channel are the simulator's hot path): the 14 channel fields and
+        the ChanVariable lines are cached separately."""
+        c = self.caller
+        o = self.connected
+        key = (self.state, c.num, c.name, o.num, o.name, self.context, self.exten, self.priority,
+               self.accountcode, self.linkedid)
+        if key != self._snap_key:
+            base = self.snapshot()[:14]
+            self._snap_base = (base, "".join([f"{k}: {v}\r\n" for k, v in base]).encode("utf-8", "surrogateescape"))
+            self._snap_key = key
+            self._snap = None
+        if self._snap is None or self._snap_vars != self._pub_version:
+            pub = self._pub_vars
+            cvars = [("ChanVariable", f"{var}={pub.get(var, '')}") for var in self.pbx.config.channel_vars]
+            blob = "".join([f"{k}: {v}\r\n" for k, v in cvars]).encode("utf-8", "surrogateescape")
+            base_headers, base_blob = self._snap_base  # type: ignore[misc]
+            self._snap = ([*base_headers, *cvars], base_blob + blob)
+            self._snap_vars = self._pub_version
+        return self._snap
+
     def _refresh_vars(self) -> None:
         cvars = self.pbx.config.channel_vars
-        self._pub_vars = {v: self.vars[v] for v in cvars if v in self.vars}
+        fresh = {v: self.vars[v] for v in cvars if v in self.vars}
+        if fresh != self._pub_vars:
+            self._pub_vars = fresh
+            self._pub_version += 1
 
     def stage(self) -> None:
         """ast_channel_stage_snapshot: variable changes are not published until unstage()."""
@@ -150,7 +180,8 @@ class Channel:
         self.publish_snapshot()
 
     def event(self, name: str, category: str, extra: Headers = ()) -> None:  # type: ignore[assignment]
-        self.pbx.hub.emit(name, category, [*self.snapshot(), *extra])
+        headers, blob = self._snapshot_cached()
+        self.pbx.hub.emit_snapshot(name, category, headers, blob, extra)
 
     def publish_snapshot(self) -> None:
         """Asterisk derives Newexten from snapshot updates: one is published when the
@@ -179,7 +210,7 @@ class Channel:
         self.vars[bare] = value
         if level:
             self.inherit[bare] = level
-        if not self.staged:
+        if not self.staged and bare in self.pbx.channel_var_set:
             self._refresh_vars()
         if publish:
             self.event("VarSet", "dialplan", [("Variable", name), ("Value", value)])

@@ -53,6 +53,7 @@ class Pbx:
         self.devices: dict[str, str] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.globals: dict[str, str] = dict(self.dialplan.globals)
+        self.channel_var_set = frozenset(self.config.channel_vars)
         self.idle = asyncio.Event()
         self.idle.set()
         self.stopped = False

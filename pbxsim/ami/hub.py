@@ -49,6 +49,23 @@ class EventHub:
         for listener in self.listeners:
             listener(name, headers)
 
+    def emit_snapshot(self, name: str, category: str, snapshot: Headers, blob: bytes,
+                      extra: Headers) -> None:
+        """A channel event: ``blob`` is the channel snapshot already encoded."""
+        self.count += 1
+        data: bytes | None = None
+        for session in self.sessions:
+            if category in session.event_classes:
+                if data is None:
+                    tail = "".join([f"{k}: {v}\r\n" for k, v in extra]) + "\r\n"
+                    data = b"".join((f"Event: {name}\r\nPrivilege: {category},all\r\n".encode(), blob,
+                                     tail.encode("utf-8", "surrogateescape")))
+                session.send_event(data)
+        if self.listeners:
+            headers = [*snapshot, *extra]
+            for listener in self.listeners:
+                listener(name, headers)
+
     def emit_raw(self, name: str, category: str, full_headers: Headers) -> None:
         """An event whose headers are given whole (no Privilege line added)."""
         self.count += 1

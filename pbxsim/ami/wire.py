@@ -16,7 +16,7 @@ BANNER_VERSION = "11.0.0"
 
 def encode(headers: Iterable[tuple[str, str]]) -> bytes:
     """One AMI message, blank line included."""
-    return ("".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode("utf-8", "surrogateescape")
+    return ("".join([f"{k}: {v}\r\n" for k, v in headers]) + "\r\n").encode("utf-8", "surrogateescape")
 
 
 class ActionMessage:
