@@ -51,12 +51,13 @@ class Channel:
 
     def __init__(self, pbx: Pbx, *, name: str, tech: str, resource: str, state: int,
                  context: str, exten: str, priority: int = 1, linkedid: str | None = None,
-                 caller: Party | None = None, dnid: str = "", device: str | None = None) -> None:
+                 caller: Party | None = None, dnid: str = "", device: str | None = None,
+                 uniqueid: str | None = None) -> None:
         self.pbx = pbx
         self.name = name
         self.tech = tech
         self.resource = resource
-        self.uniqueid = pbx.next_uniqueid()
+        self.uniqueid = uniqueid or pbx.next_uniqueid()
         self.linkedid = linkedid or self.uniqueid
         self.state = state
         self.caller = caller or Party()

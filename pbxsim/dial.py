@@ -59,7 +59,7 @@ def dial_event(name: str, dialer: Channel | None, out: Channel, status: str) -> 
 def request_outgoing(pbx: Pbx, target: str, *, dialer: Channel | None,
                      variables: list[tuple[str, str]], callerid: Party | None,
                      inbox: asyncio.Queue[tuple[Channel, str]], app: str,
-                     linkedid: str | None) -> Outgoing:
+                     linkedid: str | None, ids: tuple[str | None, str | None] = (None, None)) -> Outgoing:
     """Create the outgoing channel(s) for ``Tech/resource`` and start the call.
 
     ``dialer`` is the calling channel for Dial (its exten and caller ID go on the new leg) and
@@ -71,7 +71,7 @@ def request_outgoing(pbx: Pbx, target: str, *, dialer: Channel | None,
         resource = resource.split("/", 1)[0]
         exten, _, context = resource.partition("@")
         context = context or "default"
-        pair = LocalPair(pbx, exten, context, linkedid)
+        pair = LocalPair(pbx, exten, context, linkedid, ids)
         one, two = pair.one, pair.two
         out = Outgoing(one, resource, pair)
         if dialer is not None:
@@ -131,7 +131,7 @@ def request_outgoing(pbx: Pbx, target: str, *, dialer: Channel | None,
         raise RequestFailed(target_info.cause, f"PJSIP endpoint {target_info.endpoint} is unavailable")
     chan = Channel(pbx, name=pbx.pjsip_name(target_info.endpoint), tech="PJSIP",
                    resource=target_info.endpoint, state=DOWN, context=target_info.context,
-                   exten="s", linkedid=linkedid, device=f"PJSIP/{target_info.endpoint}")
+                   exten="s", linkedid=linkedid, device=f"PJSIP/{target_info.endpoint}", uniqueid=ids[0])
     chan.announce()
     out = Outgoing(chan, resource)
     if dialer is not None:

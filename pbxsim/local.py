@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 class LocalPair:
-    def __init__(self, pbx: Pbx, exten: str, context: str, linkedid: str | None) -> None:
+    def __init__(self, pbx: Pbx, exten: str, context: str, linkedid: str | None,
+                 ids: tuple[str | None, str | None] = (None, None)) -> None:
         self.pbx = pbx
         self.exten = exten
         self.context = context
@@ -21,9 +22,10 @@ class LocalPair:
         base = pbx.local_base(resource)
         device = f"Local/{resource}"
         self.one = Channel(pbx, name=base + ";1", tech="Local", resource=resource, state=DOWN,
-                           context=context, exten=exten, linkedid=linkedid, device=device)
+                           context=context, exten=exten, linkedid=linkedid, device=device, uniqueid=ids[0])
         self.two = Channel(pbx, name=base + ";2", tech="Local", resource=resource, state=RING,
-                           context=context, exten=exten, linkedid=self.one.linkedid, device=device)
+                           context=context, exten=exten, linkedid=self.one.linkedid, device=device,
+                           uniqueid=ids[1])
         self.one.peer_local = self.two
         self.two.peer_local = self.one
         self.two.local_two = True

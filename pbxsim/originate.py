@@ -48,6 +48,8 @@ class OriginateRequest:
     variables: list[tuple[str, str]] = field(default_factory=list)
     action_id: str | None = None
     account: str = ""
+    channel_id: str | None = None  # ChannelId: the Uniqueid the new channel gets
+    other_channel_id: str | None = None  # OtherChannelId: for the ;2 half of a Local channel
 
 
 @dataclass
@@ -65,7 +67,8 @@ async def originate(sim: PbxSimulator, req: OriginateRequest, *, send_event: boo
     attempt = dict(req.variables).get("HOTLINE_ATTEMPT_ID")
     try:
         out = request_outgoing(pbx, req.channel, dialer=None, variables=req.variables,
-                               callerid=req.callerid, inbox=inbox, app="AppDial2", linkedid=None)
+                               callerid=req.callerid, inbox=inbox, app="AppDial2", linkedid=None,
+                               ids=(req.channel_id, req.other_channel_id))
     except RequestFailed as exc:
         failed = getattr(exc, "out", None)
         result = OriginateResult("Failure", REASON_FAILURE, None)

@@ -11,7 +11,10 @@ import click
 
 from hotline.cli.context import CliContext
 
-PACKAGED = Path(__file__).resolve().parents[2] / "pbxsim" / "scenarios"
+def _packaged_scenarios() -> Path:
+    import pbxsim
+
+    return Path(pbxsim.__file__).resolve().parent / "scenarios"
 
 
 @click.command("simulate")
@@ -58,7 +61,7 @@ def command(obj: CliContext, scenario_file: Path | None, speed: float | None, am
     settings = obj.settings
     scenario = None
     if scenario_file is not None or calls is not None:
-        path = scenario_file or PACKAGED / "demo.yaml"
+        path = scenario_file or _packaged_scenarios() / "demo.yaml"
         try:
             scenario = Scenario.load(path)
         except ScenarioError as exc:

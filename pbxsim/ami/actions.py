@@ -364,6 +364,10 @@ async def a_originate(s: AmiSession, msg: ActionMessage) -> None:
     if not channel:
         s.respond(msg, "Error", [("Message", "Channel not specified")])
         return
+    wanted = msg.get("ChannelId")
+    if wanted and s.sim.pbx is not None and s.sim.pbx.channel_by_uniqueid(wanted) is not None:
+        s.respond(msg, "Error", [("Message", "Uniqueid already in use.")])
+        return
     app = msg.get("Application")
     exten = msg.get("Exten")
     context = msg.get("Context")
@@ -390,7 +394,8 @@ async def a_originate(s: AmiSession, msg: ActionMessage) -> None:
                            priority=int(prio_text) if prio_text.isdigit() else 1,
                            application=app, data=msg.get("Data") or "", timeout=timeout if timeout > 0 else 30.0,
                            callerid=parse_callerid(msg.get("CallerID")), variables=variables,
-                           action_id=msg.action_id, account=msg.get("Account") or "")
+                           action_id=msg.action_id, account=msg.get("Account") or "",
+                           channel_id=msg.get("ChannelId") or None, other_channel_id=msg.get("OtherChannelId") or None)
     if (msg.get("Async") or "").lower() in ("true", "yes", "1", "on"):
         s.respond(msg, "Success", [("Message", "Originate successfully queued")])
         s.sim.pbx.spawn(originate(s.sim, req), name=f"originate {channel}")  # type: ignore[union-attr]
