@@ -11,6 +11,7 @@ import click
 
 from hotline.cli.context import CliContext
 
+
 def _packaged_scenarios() -> Path:
     import pbxsim
 
