@@ -246,7 +246,7 @@ class AgiSession:
             await chan.wake.wait()
             if chan.hungup or chan.redirect_to is not None:
                 break
-            await asyncio.sleep(0)
+            chan.wake.clear()  # stale: nothing to report
         if self.notice_sent or self.notice_due is not None:
             return
         loop = chan.pbx.loop

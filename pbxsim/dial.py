@@ -283,6 +283,8 @@ async def _wait_for_answer(chan: Channel, outs: list[Outgoing], timeout: float |
             for o in alive:
                 hangup_outgoing(o)
             return None, "NOANSWER", 0
+        if chan.wake.is_set() and not _attention(chan):
+            chan.wake.clear()  # a stale wake-up: nothing to act on
         if chan.hungup or chan.redirect_to is not None:
             for o in alive:
                 dial_event("DialEnd", chan, o.chan, "CANCEL")

@@ -176,15 +176,19 @@ async def _run_app(chan: Channel, app_name: str, data: str) -> None:
     from pbxsim.channel import Hangup, Interrupted
 
     app = find_app(app_name)
-    if app is not None and chan.state == UP:
-        chan.app, chan.appdata = app[0], data
-        chan.cdr.app(app[0], data)
-        try:
-            await app[1](chan, data)
-        except (Hangup, Interrupted):
-            pass
-    if not chan.destroyed:
-        chan.destroy()
+    chan.pbx_running = True  # the application owns the channel now (AMI Hangup must not destroy it)
+    try:
+        if app is not None and chan.state == UP:
+            chan.app, chan.appdata = app[0], data
+            chan.cdr.app(app[0], data)
+            try:
+                await app[1](chan, data)
+            except (Hangup, Interrupted):
+                pass
+    finally:
+        chan.pbx_running = False
+        if not chan.destroyed:
+            chan.destroy()
 
 
 def _response(sim: PbxSimulator, req: OriginateRequest, result: OriginateResult, send_event: bool = True) -> None:
