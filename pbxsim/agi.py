@@ -244,7 +244,7 @@ class AgiSession:
         chan = self.chan
         while True:
             await chan.wake.wait()
-            if chan.hungup or chan.redirect_to is not None:
+            if chan.hungup or chan.async_goto:
                 break
             chan.wake.clear()  # stale: nothing to report
         if self.notice_sent or self.notice_due is not None:
@@ -265,7 +265,8 @@ class AgiSession:
 
     @property
     def dead(self) -> bool:
-        return self.chan.hungup or self.chan.redirect_to is not None
+        """Hung up, or redirected elsewhere (an async goto ends the AGI as a hangup does)."""
+        return self.chan.hungup or self.chan.async_goto
 
     # ---- command loop -------------------------------------------------------------------
     async def _loop(self) -> None:

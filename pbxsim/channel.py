@@ -109,6 +109,7 @@ class Channel:
         self.inbox: asyncio.Queue[tuple[Channel, str]] | None = None  # the requester's (Dial, Originate)
         self.local_two = False
         self.jumped = False  # a Goto moved the channel: do not step to the next priority
+        self.async_goto = False  # a Redirect is pending for the running application
         self.pulled: asyncio.Future[None] | None = None  # taken into a Bridge() by another channel
         pbx.add_channel(self)
 
@@ -414,6 +415,7 @@ class Channel:
         """AMI Redirect (async goto): the running application stops and the channel goes on at
         the new place; the snapshot update publishes a Newexten with the old application."""
         self.redirect_to = (context, exten, priority)
+        self.async_goto = True  # until the running application (AGI included) has returned
         self.wake.set()
 
     def __repr__(self) -> str:

@@ -59,10 +59,12 @@ async def run_pbx(chan: Channel) -> None:
             except Hangup:
                 res = -1
             except Interrupted:
+                chan.async_goto = False
                 if chan.pulled is not None:
                     await chan.pulled
                     break
                 continue
+            chan.async_goto = False
             if chan.redirect_to is not None:
                 continue
             if res != 0:

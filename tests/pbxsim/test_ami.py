@@ -183,3 +183,14 @@ async def test_panoramisk_sees_a_normal_asterisk(tmp_path: Path) -> None:
             await asyncio.sleep(0.01)
         assert seen == [call.name]
         manager.close()
+
+
+def test_manager_conf_gives_users_and_channel_variables() -> None:
+    from pbxsim.config import REPO, read_manager_conf
+
+    users, channel_vars = read_manager_conf(REPO / "deploy" / "asterisk" / "manager.conf")
+    assert channel_vars == SimConfig().channel_vars == ("HOTLINE_CALL_ID", "HOTLINE_ATTEMPT_ID", "HOTLINE_CATEGORY")
+    hotline = users["hotline"]
+    assert hotline.secret == "change-me"
+    assert "dtmf" in hotline.read and "cdr" not in hotline.read.split(",")
+    assert "originate" in hotline.write

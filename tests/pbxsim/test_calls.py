@@ -351,3 +351,50 @@ async def test_customer_first_outbound_runs_the_outbound_ivr(tmp_path: Path) -> 
     assert env["agi_channel"] == result["Channel"] and env["agi_channel"].startswith("PJSIP/carrier-")
     rec = [r for r in sim.truth if r["originate"]][0]
     assert rec["answered_by"] == "1001" and rec["variables"]["HOTLINE_ATTEMPT_ID"] == "9"
+
+
+WARNING_DIALPLAN = """
+[general]
+[globals]
+HOTLINE_AGI = agi://127.0.0.1:4573
+[hotline-inbound]
+exten => _X.,1,Set(__HOTLINE_CALL_ID=${UNIQUEID})
+ same => n,AGI(${HOTLINE_AGI}/inbound)
+ same => n,Hangup()
+[hotline-warning]
+exten => s,1,Playback(warning)
+ same => n,Wait(2)
+ same => n,Hangup()
+[agent-hold]
+exten => s,1,MusicOnHold(default,2)
+ same => n,Hangup()
+"""
+
+
+async def test_dual_redirect_out_of_an_agi_dial(tmp_path: Path) -> None:
+    """The recordings issue's warning: both legs of a conversation the IVR bridged with EXEC Dial
+    are redirected; the Dial returns, the AGI is told HANGUP, and each leg runs its new place."""
+    ivr = await start_ivr(IvrPlan(agents=["1001"], menu=False))
+    conf = config(tmp_path, ivr, dialplan_text=WARNING_DIALPLAN, sound_durations={"warning": 1.0})
+    async with running(conf) as sim:
+        sim.add_agent(AgentSpec("1001", AgentBehaviour(answer_on_ring=1)))
+        ami = await Ami.connect(sim.ami_port)
+        call = await sim.place_call(caller(talk_time=60.0))
+        begin = await ami.wait_event("DialBegin", Channel=call.name)
+        agent = begin["DestChannel"]
+        await ami.wait_event("BridgeEnter", Channel=call.name)
+        reply = await ami.action("Redirect", Channel=call.name, Context="hotline-warning", Exten="s",
+                                 Priority="1", ExtraChannel=agent, ExtraContext="agent-hold",
+                                 ExtraExten="s", ExtraPriority="1")
+        assert reply["Message"] == "Dual Redirect successful"
+        await ami.wait_event("BridgeDestroy")
+        played = await ami.wait_event("Newexten", Channel=call.name, Context="hotline-warning", Priority="2")
+        held = await ami.wait_event("MusicOnHoldStart", Channel=agent)
+        assert played["Application"] == "Wait" and held["Context"] == "agent-hold"
+        rec = await asyncio.wait_for(call.ended, 20)
+        await ami.close()
+    await ivr.stop()
+    dial = [r for c, r in ivr.calls[0].replies if c.startswith("EXEC Dial")]
+    assert dial == ["200 result=0"] and ivr.calls[0].hangup_notice
+    assert rec["redirects"] == [f"{agent}->agent-hold,s", f"{call.name}->hotline-warning,s"]
+    assert rec["answered_by"] == "1001"
