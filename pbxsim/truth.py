@@ -253,6 +253,7 @@ class CallRecord:
         cause = self.end_cause if self.end_cause is not None else 0
         ivr_ring = self.ring_at(self.ringing, self.answered) if self.answered is not None else None
         talked = self.bridged is not None
+        abandoned = not talked and self.ended_by == "caller"
         return {
             "direction": self.direction,
             "scenario_index": self.scenario_index,
@@ -278,7 +279,8 @@ class CallRecord:
             "ended_by": self.ended_by or "pbx",
             "hangup_cause": cause,
             "hangup_cause_txt": cause_text(cause),
-            "abandoned": not talked and self.ended_by == "caller",
+            "abandoned": abandoned,
+            "abandoned_during": self._abandoned_during() if abandoned else None,
             "dropped": self.dropped,
             "flags": self.flags,
             "recordings": self.recordings,
@@ -289,6 +291,14 @@ class CallRecord:
             "duration_seconds": round((self.ended or self.clock.now()) - self.arrived, 3),
             "speed": self.sim.clock.speed,
         }
+
+    def _abandoned_during(self) -> str:
+        """Where a caller who gave up was: still ringing, in the IVR, or while an agent rang."""
+        if self.answered is None:
+            return "ringing"
+        if any(o.outcome == "cancelled" for o in self.offers):
+            return "agent_ringing"
+        return "ivr"
 
     def _offer(self, o: Offer) -> dict[str, Any]:
         end = o.answered if o.answered is not None else o.ended

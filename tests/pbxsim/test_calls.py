@@ -156,6 +156,7 @@ async def test_caller_who_gives_up_while_the_agent_rings_is_abandoned(tmp_path: 
     assert end["DialStatus"] == "CANCEL"
     assert final["Cause"] == "0"
     assert rec["abandoned"] is True and rec["ended_by"] == "caller" and rec["answered_by"] is None
+    assert rec["abandoned_during"] == "agent_ringing"
     assert rec["offers"][0]["outcome"] == "cancelled"
     assert ivr.calls[0].hangup_notice  # the IVR was told with the HANGUP line
 
@@ -398,3 +399,20 @@ async def test_dual_redirect_out_of_an_agi_dial(tmp_path: Path) -> None:
     assert dial == ["200 result=0"] and ivr.calls[0].hangup_notice
     assert rec["redirects"] == [f"{agent}->agent-hold,s", f"{call.name}->hotline-warning,s"]
     assert rec["answered_by"] == "1001"
+
+
+async def test_every_truth_record_has_the_same_fields(tmp_path: Path) -> None:
+    """A failed Originate (no channel at all) is logged with the same fields as a call."""
+    async with running(config(tmp_path)) as sim:
+        ami = await Ami.connect(sim.ami_port)
+        await ami.action("Originate", Channel="PJSIP/nobody", Context="hotline-outbound", Exten="1",
+                         Async="true")
+        await ami.wait_event("OriginateResponse")
+        call = await sim.place_call(caller())
+        await asyncio.wait_for(call.ended, 10)
+        await ami.close()
+    failed, inbound = sim.truth
+    assert failed["originate"]["reason"] == 0 and inbound["direction"] == "inbound"
+    assert set(failed) == set(inbound)
+    lines = (tmp_path / "truth.jsonl").read_text().splitlines()
+    assert len(lines) == 2
