@@ -39,8 +39,8 @@ class SimConfig:
     ring_off: float = 4.0
     seed: int = 1
     asterisk_version: str = "22.10.1"
-    first_channel_seq: int = 1
-    first_uniqueid_seq: int = 1
+    first_channel_seq: int = 0  # Asterisk counts channels and Uniqueids from 0 after a start
+    first_uniqueid_seq: int = 0
     login_failure_delay: float = 1.0  # real seconds, as Asterisk's manager.c
     security_events: bool = True
 
