@@ -1,0 +1,1 @@
+"""The Asterisk Manager Interface side of the simulator: framing, sessions, actions."""

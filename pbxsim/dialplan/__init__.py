@@ -1,0 +1,1 @@
+"""The dialplan: extensions.conf loading, pattern matching, variable substitution."""
