@@ -12,6 +12,7 @@ characters, which PostgreSQL refuses: bad input is named here, never found by th
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -94,7 +95,12 @@ def _phone(value: Any, info: ValidationInfo) -> str:
     if len(text) > 32:
         raise ValueError("is too long for a phone number")
     if info.context is None:
-        return text  # normalised when the service validates with the hotline's region
+        # Normalised when the service validates with the hotline's region; here only what
+        # is no phone number in any region is refused, so all problems are named at once.
+        digits = re.sub(r"[\s().\-]", "", text)
+        if not re.fullmatch(r"\+?\d{5,17}", digits):
+            raise ValueError(f"{text!r} is not a phone number")
+        return text
     region = info.context.get("region", "CN")
     return normalize_phone(text, region)
 

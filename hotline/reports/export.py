@@ -22,7 +22,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 TOTAL_LABEL = "合计 total"
 
 
-def _total_row(table: Table) -> dict[str, Any] | None:
+def total_row(table: Table) -> dict[str, Any] | None:
     """The summary as a last row when it has the table's figures (e.g. calls by day)."""
     figures = [c.key for c in table.columns[1:]]
     if figures and all(k in table.summary for k in figures):
@@ -53,7 +53,7 @@ def to_csv(tables: Table | Sequence[Table]) -> bytes:
             writer.writerow([table.title])
         writer.writerow([_csv_header(c) for c in table.columns])
         rows = list(table.rows)
-        total = _total_row(table)
+        total = total_row(table)
         if total:
             rows.append(total)
         for row in rows:
@@ -91,7 +91,7 @@ def to_xlsx(tables: Table | Sequence[Table]) -> bytes:
         for cell in ws[2]:
             cell.font = bold
         rows = list(table.rows)
-        total = _total_row(table)
+        total = total_row(table)
         if total:
             rows.append(total)
         for row in rows:
