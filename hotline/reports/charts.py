@@ -13,14 +13,19 @@ WIDTH, HEIGHT = 760, 300
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 36, 48
 
 
+TICKS = 4  # gridlines above zero
+
+
 def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
-        if value <= step * 5:
-            return float(step * 5)
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    return float(((int(value) // magnitude) + 1) * magnitude)
+    """The smallest 1-2-5 step times TICKS that holds ``value``, so every gridline is a
+    round number."""
+    step = 1.0
+    while step * TICKS < value:
+        for factor in (2, 2.5, 2):  # 1, 2, 5, 10, 20, 50, ...
+            step *= factor
+            if step * TICKS >= value:
+                break
+    return step * TICKS
 
 
 def _frame(title: str, y_max: float, y_format: str, body: list[str], label: str) -> str:
@@ -32,9 +37,9 @@ def _frame(title: str, y_max: float, y_format: str, body: list[str], label: str)
         f"<title>{escape(title)}</title>",
         f'<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{escape(title)}</text>',
     ]
-    for i in range(5):
-        value = y_max * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    for i in range(TICKS + 1):
+        value = y_max * i / TICKS
+        y = TOP + plot_h - plot_h * i / TICKS
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
                      'stroke="#ddd"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
@@ -45,7 +50,10 @@ def _frame(title: str, y_max: float, y_format: str, body: list[str], label: str)
 
 
 def _x_labels(labels: Sequence[object], xs: list[float]) -> list[str]:
-    every = max(1, len(labels) // 24 + (1 if len(labels) % 24 else 0))
+    """Every n-th label, so that labels of this length do not overlap."""
+    widest = max((len(str(label)) for label in labels), default=1) * 6.5 + 8
+    fits = max(1, int((WIDTH - LEFT - RIGHT) // widest))
+    every = max(1, -(-len(labels) // fits))
     out = []
     for i, (label, x) in enumerate(zip(labels, xs, strict=True)):
         if i % every == 0:

@@ -38,3 +38,6 @@ class WebServices:
     agent_control: AgentControl | None = None
     clock: Callable[[], dt.datetime] = utc_now
     login_throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    # A live stream is closed after this long; browsers' EventSource reconnects by itself, so
+    # a stream never outlives a deployment, a proxy timeout or a revoked session by much.
+    live_stream_seconds: float = 600.0

@@ -7,8 +7,10 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline.db.models import Agent
 from hotline.domain.enums import CallCategory, CallDirection, CallDisposition
 from hotline.reports.agents import agent_figures
 from hotline.reports.calls import CallGrouping, call_figures
@@ -22,10 +24,18 @@ MARCH = Period.days(dt.date(2026, 3, 1), dt.date(2026, 3, 31), SHANGHAI)
 SPRING = Period.days(dt.date(2026, 3, 1), dt.date(2026, 4, 30), SHANGHAI)
 
 
+def _agent(session: Session, name: str, extension: str) -> Agent:
+    """The agent at ``extension``, created unless the test already has one."""
+    found = session.scalar(select(Agent).where(Agent.extension == extension))
+    if found is not None:
+        return found
+    agent = make_user(session, name, "agent", extension).agent
+    assert agent is not None
+    return agent
+
+
 def build_march(session: Session) -> None:
-    a = make_user(session, "amy", "agent", "1001").agent
-    b = make_user(session, "bob", "agent", "1002").agent
-    assert a and b
+    a, b = _agent(session, "amy", "1001"), _agent(session, "bob", "1002")
     inquiry, complaint, repair = CallCategory.INQUIRY, CallCategory.COMPLAINT, CallCategory.REPAIR
     # 07:30 local on 2 March is 23:30 UTC on 1 March: a UTC bucket would put it a day early.
     add_call(session, local("2026-03-02 07:30"), agent=a, wait=20, talk=100, rings=3,

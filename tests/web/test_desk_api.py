@@ -19,31 +19,7 @@ from hotline.web.services import WebServices
 from tests.factories import TEST_PASSWORD
 from tests.reports.scenario import LegSpec, add_call, local
 from tests.web.conftest import Clock
-
-
-class RecordingAgentControl:
-    """A small AgentControl: records what the web app asked, or fails like a bridge would."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[str, int, str | None]] = []
-        self.fail = fail
-
-    async def _do(self, what: str, agent_id: int, reason: str | None = None) -> None:
-        if self.fail:
-            raise ConnectionError("AMI link down")
-        self.calls.append((what, agent_id, reason))
-
-    async def set_ready(self, agent_id: int) -> None:
-        await self._do("ready", agent_id)
-
-    async def pause(self, agent_id: int, reason: str) -> None:
-        await self._do("pause", agent_id, reason)
-
-    async def log_in(self, agent_id: int) -> None:
-        await self._do("log_in", agent_id)
-
-    async def log_out(self, agent_id: int) -> None:
-        await self._do("log_out", agent_id)
+from tests.web.helpers import RecordingAgentControl
 
 
 def _session(app: FastAPI, username: str) -> tuple[TestClient, str]:

@@ -4,6 +4,7 @@ moment, and the live feed (SSE) that fills the caller card."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -158,13 +159,19 @@ def live_feed(web: Web) -> LiveFeed:
 
 
 @router.get("/live", response_class=EventSourceResponse)
-async def live(who: Staff, feed: Annotated[LiveFeed, Depends(live_feed)]) -> AsyncIterator[
-        ServerSentEvent]:
+async def live(who: Staff, web: Web, feed: Annotated[LiveFeed, Depends(live_feed)]
+               ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: calls offered to and answered by this agent (everything for team
-    leaders and up), agent states, alerts. The first event, ``hello``, confirms the feed."""
+    leaders and up), agent states, alerts. The first event, ``hello``, confirms the feed; the
+    stream ends after a while and the browser reconnects (``retry`` ms later)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + web.services.live_stream_seconds
     with feed.listen(who) as listener:
-        yield ServerSentEvent(event="hello", data={"user": who.username,
-                                                   "agent_id": who.agent_id})
-        while True:
-            payload = await listener.queue.get()
+        yield ServerSentEvent(event="hello", retry=2000,
+                              data={"user": who.username, "agent_id": who.agent_id})
+        while (left := deadline - loop.time()) > 0:
+            try:
+                payload = await asyncio.wait_for(listener.queue.get(), timeout=left)
+            except TimeoutError:
+                break
             yield ServerSentEvent(event=payload["type"], data=payload)

@@ -3,6 +3,7 @@
 (function () {
   const { api, toast, fmtTime, el } = window.hotline;
   let currentCall = null; // {call_key, caller_number}
+  let cardPhone = null; // the number whose card is shown
 
   function row(cells) {
     const tr = document.createElement("tr");
@@ -69,6 +70,7 @@
 
   async function showCard(phone) {
     if (!phone) return;
+    cardPhone = phone;
     const res = await api("GET", "/api/customers/card?phone=" + encodeURIComponent(phone));
     if (res.ok) renderCard(res.body);
   }
@@ -107,6 +109,7 @@
           toast(`已保存 Saved #${res.body.id}`);
           form.reset();
           loadDesk();
+          if (cardPhone) showCard(cardPhone);  // the new record shows on the card
         } else {
           msg.textContent = res.error;
           msg.className = "form-message bad";
