@@ -1,9 +1,10 @@
-"""Figures per agent: calls offered to their phone, answered, rung out (ring-no-answer),
-speed of answer, handle time, and how many of their answers fell in the answer window.
+"""Figures per agent: calls offered to their phone, answered, missed (rung out to the
+ring-5 deadline: ring-no-answer), abandoned while their phone rang, speed of answer, handle
+time, and how many of their answers fell in the answer window.
 
-Offered and ring-no-answer come from the agent legs (``CallLeg`` rows of role agent; a leg
-that rang to the ring-5 deadline has dial status NOANSWER), by the leg's start; the rest from
-the inbound calls the agent answered, by the call's arrival.
+Offered, ring-no-answer and abandoned-while-ringing come from the agent legs (``CallLeg``
+rows of role agent with dial status NOANSWER / CANCEL), by the leg's start; the rest from the
+inbound calls the agent answered, by the call's arrival.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hotline.reports.sql import count_if, seconds_between
 from hotline.reports.tables import Column, Table, ratio, rounded
 
 NO_ANSWER = "NOANSWER"
+CANCELLED = "CANCEL"  # the caller hung up while this agent's phone rang
 
 AGENT_COLUMNS = [
     Column("agent", "坐席", "agent", "text"),
@@ -29,6 +31,7 @@ AGENT_COLUMNS = [
     Column("offered", "振铃来电", "offered"),
     Column("answered", "接听", "answered"),
     Column("ring_no_answer", "振铃未接", "ring-no-answer"),
+    Column("abandoned_ringing", "振铃中放弃", "abandoned while ringing"),
     Column("asa_seconds", "平均应答速度(秒)", "average speed of answer (s)", "seconds"),
     Column("aht_seconds", "平均处理时长(秒)", "average handle time (s)", "seconds"),
     Column("talk_seconds", "通话总时长(秒)", "talk time (s)", "seconds"),
@@ -65,6 +68,7 @@ def agent_figures(session: Session, period: Period, ctx: ReportContext) -> Table
         CallLeg.agent_id,
         func.count(distinct(CallLeg.call_id)).label("offered"),
         count_if(CallLeg.dial_status == NO_ANSWER).label("ring_no_answer"),
+        count_if(CallLeg.dial_status == CANCELLED).label("abandoned_ringing"),
         count_if(CallLeg.rings_at_answer.is_not(None)).label("legs_answered"),
         count_if(CallLeg.rings_at_answer.between(lo, hi)).label("legs_in_window"),
     ).where(
@@ -95,6 +99,7 @@ def agent_figures(session: Session, period: Period, ctx: ReportContext) -> Table
             "offered": f.get("offered") or 0,
             "answered": answered,
             "ring_no_answer": f.get("ring_no_answer") or 0,
+            "abandoned_ringing": f.get("abandoned_ringing") or 0,
             "asa_seconds": rounded(f["wait"] / answered) if answered else None,
             "aht_seconds": rounded(f["talk"] / handled) if handled else None,
             "talk_seconds": rounded(f.get("talk") or 0),
@@ -111,6 +116,7 @@ def agent_figures(session: Session, period: Period, ctx: ReportContext) -> Table
             "offered": sum(r["offered"] for r in rows),
             "answered": sum(r["answered"] for r in rows),
             "ring_no_answer": sum(r["ring_no_answer"] for r in rows),
+            "abandoned_ringing": sum(r["abandoned_ringing"] for r in rows),
         },
         notes=[
             "offered / ring-no-answer: the agent's phone legs; the other figures: the inbound "

@@ -46,7 +46,7 @@ def build_march(session: Session) -> None:
              category=inquiry, queue="general",
              legs=(LegSpec(a, "NOANSWER"), LegSpec(b, "ANSWER", 4)))
     add_call(session, local("2026-03-02 09:20"), disposition=CallDisposition.ABANDONED, rings=3,
-             queue="general")
+             queue="general", legs=(LegSpec(b, "CANCEL"),))
     add_call(session, local("2026-03-02 09:50"), disposition=CallDisposition.MISSED, rings=6,
              queue="general", legs=(LegSpec(a, "NOANSWER"), LegSpec(b, "NOANSWER")))
     add_call(session, local("2026-03-03 10:00"), agent=b, wait=10, talk=50, rings=5,
@@ -143,10 +143,12 @@ def test_agent_figures(march: sessionmaker[Session], ctx: ReportContext) -> None
         rows = {r["extension"]: r for r in agent_figures(s, MARCH, ctx).rows}
     amy, bob = rows["1001"], rows["1002"]
     assert (amy["offered"], amy["answered"], amy["ring_no_answer"]) == (5, 3, 2)
+    assert amy["abandoned_ringing"] == 0
     assert amy["asa_seconds"] == round(70 / 3, 1) and amy["aht_seconds"] == round(340 / 3, 1)
     assert amy["talk_seconds"] == 340.0
     assert amy["service_level"] == 1.0 and amy["agent_in_window"] == round(1 / 3, 4)
-    assert (bob["offered"], bob["answered"], bob["ring_no_answer"]) == (3, 2, 1)
+    assert (bob["offered"], bob["answered"], bob["ring_no_answer"]) == (4, 2, 1)
+    assert bob["abandoned_ringing"] == 1  # the caller hung up while bob's phone rang
     assert bob["asa_seconds"] == 25.0 and bob["aht_seconds"] == 55.0
     assert bob["service_level"] == 0.5 and bob["agent_in_window"] == 0.5
 

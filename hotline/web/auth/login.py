@@ -17,9 +17,17 @@ from hotline.web.auth.throttle import client_key, record_failure, record_success
 from hotline.web.auth.throttle import user_key as throttle_user_key
 from hotline.web.context import WebContext
 
-# Verifying against this when the user does not exist keeps "no such user" as slow as "wrong
-# password", so response times do not reveal which usernames exist.
-_DUMMY_HASH = hash_password("not a real password, only for timing")
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist keeps "no such user" as slow as
+    "wrong password", so response times do not reveal which usernames exist. Made on first
+    use, with the hasher's current parameters."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password("not a real password, only for timing")
+    return _DUMMY_HASH
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ def attempt_login(web: WebContext, request: Request, username: str, password: st
         if wait:
             return LoginResult(ok=False, retry_after=wait)
         user = s.scalar(select(User).where(User.username == shown_name))
-        good = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        good = verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not good or not user.active:
             record_failure(s, keys, now, policy)
             reason = ("unknown user" if user is None else
