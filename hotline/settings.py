@@ -342,6 +342,23 @@ class IvrSettings(_Section):
         return self.voice_zh if language == "zh-CN" else self.voice_en
 
 
+class ReportSettings(_Section):
+    """Reports kept for download."""
+
+    # The daily complaint and feedback digest is built at this local time on every working
+    # day; rule 6.7 wants it sent to the departments before 20:30.
+    digest_at: Clock = dt.time(20, 15)
+
+    @field_validator("digest_at", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> dt.time:
+        return _parse_clock(value)
+
+    @field_serializer("digest_at")
+    def _show_clock(self, value: dt.time) -> str:
+        return value.strftime("%H:%M")
+
+
 class Settings(BaseSettings):
     """Everything hotline can be told; see README's configuration section."""
 
@@ -367,6 +384,7 @@ class Settings(BaseSettings):
     recordings: RecordingSettings = RecordingSettings()
     ivr: IvrSettings = IvrSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -17,6 +17,8 @@ have sox || need_pkgs+=(sox)
 if [ "$want" = test ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
   have chromium || need_pkgs+=(chromium)
+  # Chinese glyphs for the browser tests' screenshots (headless Chromium has no CJK font)
+  [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_pkgs+=(fonts-wqy-microhei)
 fi
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

@@ -1,6 +1,7 @@
 """Every table of hotline; importing this module registers them all on ``Base.metadata``."""
 
 from hotline.db.base import Base
+from hotline.db.models.access import ApiToken, LoginThrottle, WebSession
 from hotline.db.models.audit import AuditLog
 from hotline.db.models.calls import Call, CallLeg
 from hotline.db.models.flags import CallFlag, Escalation, EscalationRecipient
@@ -20,11 +21,14 @@ from hotline.db.models.people import (
     User,
 )
 from hotline.db.models.recordings import Recording
+from hotline.db.models.reports import Digest
 from hotline.db.models.service import CallNote, Case, Complaint, ReturnVisit
 
 __all__ = [
     "Agent",
     "AgentAbsence",
+    "ApiToken",
+    "apscheduler_jobs",
     "AuditLog",
     "Base",
     "BlacklistEntry",
@@ -35,9 +39,11 @@ __all__ = [
     "Case",
     "Complaint",
     "Customer",
+    "CustomerPurchase",
+    "Digest",
     "Escalation",
     "EscalationRecipient",
-    "CustomerPurchase",
+    "LoginThrottle",
     "OutboundAttempt",
     "OutboundTask",
     "Recording",
@@ -45,5 +51,5 @@ __all__ = [
     "ReturnVisitCampaign",
     "SchedulerLeader",
     "User",
-    "apscheduler_jobs",
+    "WebSession",
 ]

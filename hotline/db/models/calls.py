@@ -80,6 +80,8 @@ class CallLeg(Base):
         UniqueConstraint("pbx", "uniqueid", name="uq_call_legs_pbx_uniqueid"),
         CheckConstraint("rings_at_answer IS NULL OR rings_at_answer >= 1", name="rings_positive"),
         Index("ix_call_legs_call_id", "call_id"),
+        # Per-agent reports read the legs of a period (offered, ring-no-answer).
+        Index("ix_call_legs_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

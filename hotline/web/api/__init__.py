@@ -1,0 +1,1 @@
+"""The JSON API: thin routes over hotline.crm, hotline.reports and hotline.accounts."""
