@@ -1,23 +1,200 @@
-"""Wiring: where the parts of hotline meet, for ``hotline serve``.
+"""Wiring: where the parts of hotline meet, for ``hotline serve``, the demo and the
+end-to-end tests.
 
-Read this file to see how a running hotline is put together; each service is built here and
-handed its dependencies explicitly.
+Read this file to see how a running hotline is put together. Each part is built here and handed
+its dependencies explicitly; nothing reaches for globals:
+
+* one :class:`~hotline.bus.EventBus` carries the bridge's domain events to every subscriber;
+* the AMI bridge (:class:`ami_bridge.service.Bridge`) follows Asterisk, stores calls and offers
+  the agent router, the PBX actions and agent control to the others;
+* the IVR (FastAGI server) runs the call flows and asks the bridge's router for agents;
+* recordings follow calls on the bus and act on flags through the bridge's PBX actions;
+* the scheduler dials outbound tasks through the same PBX actions, only while it leads;
+* the web app (FastAPI) reads the database and the live bus.
+
+Start order is bus → bridge → recordings → scheduler → IVR (the FastAGI port opens last, when
+everything a call needs is up); stop order is the reverse, so calls in progress finish, the
+bridge writes what it learnt and the bus drains before the process exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-import uvicorn
 from sqlalchemy import Engine
 
+from ami_bridge.service import Bridge
+from hotline.bus import EventBus
+from hotline.db.session import session_factory
 from hotline.settings import Settings
-from hotline.web.app import create_app
+from ivr.server import FastAgiServer
+from ivr.service import build_ivr
+from ivr.store import SqlCallStore
+from recordings.service import RecordingService
+from scheduler.service import OutboundScheduler
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Runtime:
+    """Every long-running part of one hotline process, built but not started."""
+
+    settings: Settings
+    engine: Engine
+    bus: EventBus
+    bridge: Bridge
+    recordings: RecordingService
+    ivr: FastAgiServer
+    scheduler: OutboundScheduler | None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    started: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        *,
+        scheduler: bool | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> Runtime:
+        """Build every part; bad call flows or prompts raise here, before anything listens."""
+        bus = EventBus()
+        sessions = session_factory(engine)
+        bridge_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        bridge = Bridge(settings, engine, bus, **bridge_kwargs)
+        rec_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        recordings = RecordingService(settings, sessions, pbx=bridge.actions, **rec_kwargs)
+        recordings.subscribe(bus)
+        ivr = build_ivr(settings, router=bridge.router, store=SqlCallStore(sessions), clock=clock)
+        outbound: OutboundScheduler | None = None
+        if settings.scheduler.enabled if scheduler is None else scheduler:
+            sched_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+            outbound = OutboundScheduler(
+                settings, engine, bridge.actions, router=bridge.router,
+                housekeeping_jobs=housekeeping_jobs(settings, engine), **sched_kwargs,
+            )
+            outbound.subscribe(bus)
+        return cls(settings, engine, bus, bridge, recordings, ivr, outbound)
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.bridge.start()
+        await self.recordings.start()
+        if self.scheduler is not None:
+            self._tasks.append(
+                asyncio.get_running_loop().create_task(self.scheduler.run(), name="scheduler")
+            )
+        await self.ivr.start()
+        self.started = True
+        log.info(
+            "hotline running: AMI %s:%d (%s), FastAGI %s:%d",
+            self.settings.ami.host, self.settings.ami.port, self.settings.ami.pbx_name,
+            self.settings.agi.host, self.ivr.port,
+        )
+
+    async def stop(self) -> None:
+        """Stop in reverse order; what the bridge learnt is written before this returns."""
+        if not self.started:
+            return
+        self.started = False
+        await self.ivr.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 15.0)
+        self._tasks.clear()
+        await self.bridge.stop()
+        await self.recordings.stop()
+        await self.bus.stop(drain=True)
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def housekeeping_jobs(settings: Settings, engine: Engine) -> list[Callable[[Any], object]]:
+    """Once-a-deployment jobs of other parts, run by the elected scheduler's APScheduler:
+    the daily complaint digest (rule 7.9) and the recordings retention purge."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from hotline.reports.digest_job import add_digest_job
+    from recordings.retention import daily_purge
+
+    sessions = session_factory(engine)
+
+    def digest(sched: Any) -> object:
+        return add_digest_job(sched, engine, settings, jobstore="memory")
+
+    def purge(sched: Any) -> object:
+        return sched.add_job(
+            daily_purge, CronTrigger(hour=3, minute=30, timezone=settings.tz),
+            args=[settings, sessions], id="recordings-purge", name="recordings retention purge",
+            replace_existing=True, jobstore="memory", coalesce=True, misfire_grace_time=3600,
+        )
+
+    return [digest, purge]
+
+
+def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) -> Any:
+    """The FastAPI app; given the runtime, its pages get the live bus and agent control."""
+    from hotline.web.app import create_app
+    from hotline.web.services import WebServices
+
+    if runtime is None:
+        return create_app(settings, engine)
+    return create_app(
+        settings, engine, WebServices(bus=runtime.bus, agent_control=runtime.bridge)
+    )
+
+
+async def run_forever(settings: Settings, engine: Engine, *, with_web: bool = True) -> None:
+    """Run every part until SIGINT or SIGTERM, then stop cleanly."""
+    import uvicorn
+
+    runtime = Runtime.build(settings, engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    from hotline.reports.digest_job import catch_up
+
+    await asyncio.to_thread(catch_up, engine, settings)
+    server = None
+    web_task = None
+    try:
+        if with_web:
+            app = create_web_app(settings, engine, runtime)
+            config = uvicorn.Config(
+                app, host=settings.web.host, port=settings.web.port, log_config=None,
+                lifespan="on",
+            )
+            server = uvicorn.Server(config)
+            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            web_task = loop.create_task(server.serve(), name="web")
+            log.info("web pages on http://%s:%d/", settings.web.host, settings.web.port)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        if server is not None and web_task is not None:
+            server.should_exit = True
+            await asyncio.gather(web_task, return_exceptions=True)
+        await runtime.stop()
+
+
 def serve(settings: Settings, engine: Engine) -> None:
-    app = create_app(settings, engine)
-    log.info("web pages on http://%s:%d/", settings.web.host, settings.web.port)
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None)
+    asyncio.run(run_forever(settings, engine))

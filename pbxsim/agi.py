@@ -423,6 +423,7 @@ class AgiSession:
             self._reply("200 result=-2")
             return -2
         name, func = app
+        data = _client_durations(name, data, chan.pbx.clock.from_client)
         prev = (chan.app, chan.appdata)
         chan.cdr.app(name, data)
         chan.app, chan.appdata = name, data
@@ -443,7 +444,7 @@ class AgiSession:
         chan = self.chan
         timeout_ms = int(args[3]) if len(args) >= 4 and args[3].lstrip("-").isdigit() else 0
         maxdigits = int(args[4]) if len(args) >= 5 and args[4].isdigit() else 1024
-        timeout = (timeout_ms if timeout_ms > 0 else 6000) / 1000.0
+        timeout = chan.pbx.clock.from_client((timeout_ms if timeout_ms > 0 else 6000) / 1000.0)
         res, _, _ = await self._play(args[2], "0123456789*#")
         if res == -1 and chan.hungup:
             self._reply("200 result=-1")
@@ -490,7 +491,9 @@ class AgiSession:
             return USAGE
         chan = self.chan
         escape = args[3]
-        timeout = int(args[4]) / 1000.0 if len(args) == 5 and args[4].lstrip("-").isdigit() else 5.0
+        timeout = chan.pbx.clock.from_client(
+            int(args[4]) / 1000.0 if len(args) == 5 and args[4].lstrip("-").isdigit() else 5.0
+        )
         res, endpos, found = await self._play(args[2], escape)
         if not found:
             self._reply("200 result=-1 endpos=0")
@@ -576,7 +579,7 @@ class AgiSession:
             if res == -1 and chan.hungup:
                 self._reply("200 result=-1 (hangup) endpos=0")
                 return FAILURE
-        limit = None if timeout_ms < 0 else timeout_ms / 1000.0
+        limit = None if timeout_ms < 0 else chan.pbx.clock.from_client(timeout_ms / 1000.0)
         party = chan.party
         speech = party.speech_seconds(limit) if party is not None else None
         media = chan.sends_media
@@ -720,7 +723,9 @@ class AgiSession:
         if chan.party is not None:
             chan.party.input_requested(chan, "wait_for_digit")
         try:
-            digit = await chan.get_digit(None if timeout_ms < 0 else timeout_ms / 1000.0)
+            digit = await chan.get_digit(
+                None if timeout_ms < 0 else chan.pbx.clock.from_client(timeout_ms / 1000.0)
+            )
         except (Hangup, Interrupted):
             self._reply("200 result=-1")
             return FAILURE
@@ -747,3 +752,29 @@ async def run_agi(chan: Channel, data: str) -> int:
         return 0
     session = AgiSession(chan, url, parts[1:])
     return await session.run()
+
+
+# Applications run by EXEC whose arguments carry durations in seconds: (argument index).
+_DURATION_ARGS = {"Dial": 1, "Wait": 0, "MusicOnHold": 1}
+
+
+def _client_durations(app: str, data: str, convert: Callable[[float], float]) -> str:
+    """EXEC arguments with their durations in simulated seconds (see SimClock.from_client)."""
+    index = _DURATION_ARGS.get(app)
+    if index is None or not data:
+        return data
+    from pbxsim.dialplan.expr import split_args
+
+    args = split_args(data)
+    if index >= len(args):
+        return data
+    try:
+        seconds = float(args[index])
+    except ValueError:
+        return data
+    converted = convert(seconds)
+    if converted == seconds:
+        return data
+    args[index] = f"{converted:g}"
+    return ",".join(args)
+

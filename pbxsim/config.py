@@ -24,6 +24,9 @@ class SimConfig:
     ami_port: int = 5038  # 0: pick a free port (tests)
     agi_url: str | None = None  # overrides the dialplan's HOTLINE_AGI global when set
     speed: float = 1.0
+    # "real": durations in AGI commands and AMI actions are real seconds (a client compressed
+    # by the same speed); "simulated": they are simulated seconds, like the dialplan's.
+    client_time: str = "simulated"
     dialplan: Path | None = None  # extensions.conf; default deploy/asterisk/extensions.conf
     dialplan_text: str | None = None
     record_dir: Path = Path("var/pbxsim/monitor")  # relative MixMonitor / RECORD FILE paths

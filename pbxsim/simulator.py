@@ -56,7 +56,7 @@ class CallHandle:
 class PbxSimulator:
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
-        self.clock = SimClock(self.config.speed)
+        self.clock = SimClock(self.config.speed, client_time=self.config.client_time)
         self.hub = EventHub()
         if self.config.dialplan_text is not None:
             self.dialplan = load_dialplan_text(self.config.dialplan_text)

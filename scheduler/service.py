@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
@@ -78,6 +80,7 @@ class OutboundScheduler:
         holder: str | None = None,
         name: str = "default",
         dispatch_poll_seconds: float = 1.0,
+        housekeeping_jobs: Sequence[Callable[[BaseScheduler], object]] = (),
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -94,6 +97,10 @@ class OutboundScheduler:
                                clock=clock)
         self.picker = picker
         self.dispatch_poll_seconds = dispatch_poll_seconds
+        # Jobs of other parts that must run once per deployment (the daily digest, the
+        # recordings purge): added to the leader's APScheduler in its in-memory job store,
+        # since they hold live objects that cannot be pickled into the database.
+        self.housekeeping_jobs = tuple(housekeeping_jobs)
         self.apscheduler: AsyncIOScheduler | None = None
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -158,7 +165,10 @@ class OutboundScheduler:
         tz = self.settings.tz
         sched = AsyncIOScheduler(
             event_loop=loop,
-            jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=self.engine),
+                "memory": MemoryJobStore(),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone=tz,
         )
@@ -179,6 +189,8 @@ class OutboundScheduler:
             args=[self.name], id=JOB_HALF_MONTHLY, name="top customers and key accounts",
             replace_existing=True,
         )
+        for add_job in self.housekeeping_jobs:
+            add_job(sched)
         sched.start()
         return sched
 

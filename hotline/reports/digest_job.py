@@ -59,7 +59,11 @@ def catch_up(engine: Engine, settings: Settings, now: dt.datetime | None = None)
     return run_digest_job(engine, settings, now)
 
 
-def add_digest_job(scheduler: BaseScheduler, engine: Engine, settings: Settings) -> Job:
+def add_digest_job(
+    scheduler: BaseScheduler, engine: Engine, settings: Settings, *, jobstore: str = "default"
+) -> Job:
+    """Add the cron job; ``jobstore`` must keep live objects (a memory store), since the job's
+    arguments include the engine."""
     return scheduler.add_job(
         run_digest_job,
         digest_trigger(settings),
@@ -69,4 +73,5 @@ def add_digest_job(scheduler: BaseScheduler, engine: Engine, settings: Settings)
         replace_existing=True,
         coalesce=True,
         misfire_grace_time=3600,
+        jobstore=jobstore,
     )

@@ -380,7 +380,7 @@ async def a_originate(s: AmiSession, msg: ActionMessage) -> None:
         return
     timeout_text = msg.get("Timeout") or "30000"
     try:
-        timeout = int(timeout_text) / 1000.0
+        timeout = s.sim.clock.from_client(int(timeout_text) / 1000.0)
     except ValueError:
         s.respond(msg, "Error", [("Message", "Invalid timeout")])
         return

@@ -4,7 +4,10 @@ pyst2's parser works on Python 3 for plain files like ``deploy/asterisk/extensio
 it cannot do (and what this loader therefore refuses with a clear message rather than
 misreading) is recorded in ``pbxsim/NOTES.md``:
 
-* it cuts every line at the first ``;``, so an escaped ``\\;`` inside application data is lost;
+* it cuts every line at the first ``;``, so an escaped ``\\;`` inside application data (as in
+  the auto-answer pre-dial handler's SIP headers) would be lost: the loader hands pyst2 a copy
+  with each ``\\;`` replaced by a placeholder and puts a literal ``;`` back in the values, which
+  is what Asterisk's own parser makes of it;
 * it rejects template categories (``[name](!)``) and ``#include``/``#exec`` lines;
 * it keeps the blank after ``=`` in ``name = value`` items (we strip it).
 """
@@ -18,6 +21,8 @@ import asterisk.config as pyst_config
 
 from pbxsim.dialplan.model import Context, Dialplan, DialplanError, Extension, Step
 
+# Stands for an escaped ``\\;`` while pyst2 parses (it would cut the line there).
+_SEMI = "\x1fSEMICOLON\x1f"
 _PRIORITY = re.compile(r"^\s*(n|\d+|s)\s*(?:\(([^)]*)\))?\s*$")
 
 
@@ -30,14 +35,27 @@ def load_dialplan(path: str | Path) -> Dialplan:
         stripped = line.strip()
         if stripped.startswith("#"):
             raise DialplanError(f"{path}:{number}: {stripped.split()[0]} is not supported by the simulator")
-        if "\\;" in line:
-            raise DialplanError(f"{path}:{number}: escaped ';' is not supported (pyst2 cuts lines at ';')")
+    text = "\n".join(raw) + "\n"
+    if "\\;" not in text:
+        return _parse(path, path)
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False, encoding="utf-8") as fh:
+        fh.write(text.replace("\\;", _SEMI))
+        copy = Path(fh.name)
     try:
-        cfg = pyst_config.Config(str(path))
+        return _parse(copy, path)
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _parse(file: Path, shown: Path) -> Dialplan:
+    try:
+        cfg = pyst_config.Config(str(file))
     except pyst_config.ParseError as exc:
         line_no, message = exc.args if len(exc.args) == 2 else ("?", str(exc))
-        raise DialplanError(f"{path}:{line_no}: {message}") from exc
-    return build_dialplan(cfg, str(path))
+        raise DialplanError(f"{shown}:{line_no}: {message}") from exc
+    return build_dialplan(cfg, str(shown))
 
 
 def load_dialplan_text(text: str, name: str = "<dialplan>") -> Dialplan:
@@ -65,13 +83,13 @@ def build_dialplan(cfg: pyst_config.Config, source: str) -> Dialplan:
             continue
         if name == "globals":
             for item in category.items:
-                plan.globals[item.name.strip()] = item.value.strip()
+                plan.globals[item.name.strip()] = item.value.strip().replace(_SEMI, ";")
             continue
         ctx = plan.contexts.setdefault(name, Context(name))
         last: tuple[Extension, int] | None = None
         for item in category.items:
             key = item.name.strip().lower()
-            value = item.value.strip()
+            value = item.value.strip().replace(_SEMI, ";")
             where = f"{source}:{item.number}"
             if key == "include":
                 ctx.includes.append(value)

@@ -416,3 +416,23 @@ async def test_every_truth_record_has_the_same_fields(tmp_path: Path) -> None:
     assert set(failed) == set(inbound)
     lines = (tmp_path / "truth.jsonl").read_text().splitlines()
     assert len(lines) == 2
+
+
+@pytest.mark.parametrize(("client_time", "expected"), [("simulated", 1.0 / SPEED), ("real", 1.0)])
+async def test_client_durations_in_real_or_simulated_seconds(
+    tmp_path: Path, client_time: str, expected: float
+) -> None:
+    """A client compressed by the same speed (hotline in the end-to-end tests) sends real
+    seconds; with client_time="real" an Originate Timeout of 1000 ms rings for 1 s of real
+    time, not 1/SPEED of it."""
+    async with running(config(tmp_path), client_time=client_time) as sim:
+        sim.add_agent(AgentSpec("1001", AgentBehaviour(mode="never")))
+        ami = await Ami.connect(sim.ami_port)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await ami.action("Originate", Channel="PJSIP/1001", Context="hotline-outbound",
+                         Exten="13900000001", Priority="1", Timeout="1000", Async="true")
+        result = await ami.wait_event("OriginateResponse")
+        took = loop.time() - started
+        assert result["Reason"] == "3"  # rang out
+        assert expected * 0.8 <= took <= expected + 0.5
