@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hotline.db.errors import integrity_as_invalid_input
 from hotline.db.models import AuditLog, BlacklistEntry, CallFlag
 from hotline.domain.enums import FlagSource, RecordingReason
-from hotline.domain.errors import InvalidInput, integrity_as_invalid_input
+from hotline.domain.errors import InvalidInput
 from hotline.domain.phone import try_normalize_phone
 from recordings.escalation import raise_escalation
 

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from hotline.crm.schemas import BlacklistIn
 from hotline.crm.service import parse
+from hotline.db.errors import integrity_as_invalid_input
 from hotline.db.models import BlacklistEntry
-from hotline.domain.errors import InvalidInput, integrity_as_invalid_input
+from hotline.domain.errors import InvalidInput
 
 
 def blacklist_entry(session: Session, phone: str | None) -> BlacklistEntry | None:

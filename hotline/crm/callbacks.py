@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from hotline.crm.schemas import CallbackIn
 from hotline.crm.service import check_references, parse
+from hotline.db.errors import integrity_as_invalid_input
 from hotline.db.models import Customer, OutboundTask
 from hotline.domain.enums import CallingWindow, TaskStatus, TaskType
-from hotline.domain.errors import InvalidInput, integrity_as_invalid_input
+from hotline.domain.errors import InvalidInput
 
 # A promised callback is followed up within 48 h, like every follow-up (rule 5.1).
 CALLBACK_DEADLINE = dt.timedelta(hours=48)

@@ -23,10 +23,11 @@ from hotline.crm.schemas import (
     ReturnVisitIn,
 )
 from hotline.db.base import Base
+from hotline.db.errors import integrity_as_invalid_input
 from hotline.db.models import Agent, Call, CallNote, Case, Complaint, Customer, ReturnVisit, User
 from hotline.domain.calendar import WorkingCalendar
 from hotline.domain.enums import CaseStatus, ComplaintStatus
-from hotline.domain.errors import InvalidInput, integrity_as_invalid_input
+from hotline.domain.errors import InvalidInput
 
 CASE_REPLY_WINDOW = dt.timedelta(hours=48)  # rule 5.2
 COMPLAINT_WORKING_DAYS = 2  # rules 5.4, 6.13

@@ -8,11 +8,14 @@ user can act on. The constraint names come from :data:`hotline.db.base.NAMING_CO
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
 from hotline.db.base import Base
+from hotline.domain.errors import InvalidInput
 
 _SUFFIX_REASONS = {
     "_not_blank": "is required and may not be blank",
@@ -82,3 +85,13 @@ def explain_integrity_error(exc: IntegrityError) -> ConstraintViolation:
             table, detail[1] if detail else None, "refers to a record that does not exist"
         )
     return ConstraintViolation(None, None, text.splitlines()[0])
+
+
+@contextmanager
+def integrity_as_invalid_input() -> Iterator[None]:
+    """Re-raise a database constraint violation as :class:`InvalidInput` naming the field."""
+    try:
+        yield
+    except IntegrityError as exc:
+        v = explain_integrity_error(exc)
+        raise InvalidInput.single(v.field or v.table or "record", v.reason) from exc

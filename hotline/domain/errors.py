@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 
 class InvalidInput(ValueError):
@@ -28,15 +24,3 @@ class InvalidInput(ValueError):
             msg = err["msg"].removeprefix("Value error, ")
             problems.append((field, msg))
         return cls(problems)
-
-
-@contextmanager
-def integrity_as_invalid_input() -> Iterator[None]:
-    """Re-raise a database constraint violation as :class:`InvalidInput` naming the field."""
-    from hotline.db.errors import explain_integrity_error
-
-    try:
-        yield
-    except IntegrityError as exc:
-        v = explain_integrity_error(exc)
-        raise InvalidInput.single(v.field or v.table or "record", v.reason) from exc
