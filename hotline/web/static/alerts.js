@@ -40,14 +40,20 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", async () => {
-    live("escalation_raised", (data) => {
-      toast("敲诈勒索来电 extortion call: " + data.call_key, true);
-      banner({ id: data.escalation_id, call_key: data.call_key, raised_at: data.at,
-               reason_text: (data.data || {}).reason_text, status: "open" });
-    });
-    live("alert", (data) => toast(data.message, true));
+  async function refresh() {
     const res = await api("GET", "/api/escalations");
     if (res.ok) for (const e of res.body.slice().reverse()) banner(e);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    live("escalation_raised", (data) => {
+      toast("敲诈勒索来电 extortion call: " + data.call_key, true);
+      // Shown at once from the event, then completed (local time, who flagged) from the API.
+      banner({ id: data.escalation_id, call_key: data.call_key, raised_at: "",
+               reason_text: (data.data || {}).reason_text, status: "open" });
+      refresh();
+    });
+    live("alert", (data) => toast(data.message, true));
+    refresh();
   });
 })();
