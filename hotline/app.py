@@ -149,14 +149,16 @@ def housekeeping_jobs(settings: Settings, engine: Engine) -> list[Callable[[Any]
 
 
 def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) -> Any:
-    """The FastAPI app; given the runtime, its pages get the live bus and agent control."""
+    """The FastAPI app; given the runtime, its pages get the live bus, agent control and the
+    running recordings service (flags act on live calls)."""
     from hotline.web.app import create_app
     from hotline.web.services import WebServices
 
     if runtime is None:
         return create_app(settings, engine)
     return create_app(
-        settings, engine, WebServices(bus=runtime.bus, agent_control=runtime.bridge)
+        settings, engine,
+        WebServices(bus=runtime.bus, agent_control=runtime.bridge, recordings=runtime.recordings),
     )
 
 

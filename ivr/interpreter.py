@@ -327,8 +327,9 @@ class FlowRun:
 
     async def _route(self, node: RouteNode) -> str | None:
         roles = self._roles or (frozenset(node.roles) if node.roles else None)
-        if node.queue:
-            await self.ch.set_variable("HOTLINE_QUEUE", node.queue)
+        # Tell the bridge the caller now waits for an agent, queue named or not: a caller who
+        # gives up on hold before any phone rang is abandoned, not served by the IVR alone.
+        await self.ch.set_variable("HOTLINE_QUEUE", node.queue or self.flow.name)
         start = self._loop.time()
         # A callback needs the caller's number: no offer to an anonymous caller.
         callback_at = start + node.callback_after if node.callback_after and self.caller else None

@@ -222,3 +222,25 @@ def todays_follow_ups(
         )
     )
     return FollowUps(tasks, cases, complaints)
+
+
+def call_id_for_key(session: Session, call_key: str) -> int | None:
+    """The stored call of a call key (``"<pbx>:<linkedid>"``, as live events name calls)."""
+    pbx, _, linkedid = call_key.partition(":")
+    return session.scalar(select(Call.id).where(Call.pbx == pbx, Call.linkedid == linkedid))
+
+
+def current_call(session: Session, *, agent_id: int, now: dt.datetime,
+                 grace: dt.timedelta) -> Call | None:
+    """The call the agent's phone last had a leg in, while it lasts or for ``grace`` after it
+    ended (the consultation record and a flag may follow the call); None otherwise."""
+    row = session.execute(
+        select(Call)
+        .join(CallLeg, CallLeg.call_id == Call.id)
+        .where(CallLeg.agent_id == agent_id, CallLeg.role == LegRole.AGENT)
+        .order_by(CallLeg.created_at.desc(), CallLeg.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if row is None or (row.ended_at is not None and now - row.ended_at > grace):
+        return None
+    return row

@@ -28,6 +28,8 @@ from hotline.web.api import (
     crm_routes,
     desk_routes,
     docs_routes,
+    escalation_routes,
+    recording_routes,
     report_routes,
 )
 from hotline.web.auth.sessions import make_signer
@@ -36,15 +38,19 @@ from hotline.web.errors import install_error_handlers
 from hotline.web.live import KINDS, LiveFeed
 from hotline.web.pages import cell
 from hotline.web.pages import router as pages_router
+from hotline.web.recordings_page import router as recordings_page_router
+from hotline.web.scripts import load_scripts
 from hotline.web.services import WebServices
+from recordings.service import RecordingService
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 
 DESCRIPTION = """\
 hotline's web API: the agent desk (caller card, consultation records, cases, complaints,
-callbacks, agent state), supervisor reports (JSON, CSV, XLSX, SVG charts), the wallboard and
-the daily complaint digest.
+callbacks, agent state, flags), recordings of flagged calls (list, listen, download: by id,
+audited), escalations of extortion calls, supervisor reports (JSON, CSV, XLSX, SVG charts),
+the wallboard and the daily complaint digest.
 
 Authenticate with a session (``POST /api/auth/login``; send the returned CSRF token as
 ``X-CSRF-Token`` on every state-changing request) or with ``Authorization: Bearer <token>``
@@ -58,6 +64,9 @@ def create_app(
 ) -> FastAPI:
     services = services or WebServices()
     live = LiveFeed() if services.bus is not None else None
+    sessions = session_factory(engine)
+    # The running service when hotline runs; else a passive one for playback and stored flags.
+    recordings = services.recordings or RecordingService(settings, sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,12 +89,14 @@ def create_app(
     templates.env.filters["cell"] = cell
     app.state.web = WebContext(
         settings=settings,
-        sessions=session_factory(engine),
+        sessions=sessions,
         reports=ReportContext.from_settings(settings),
         services=services,
         signer=make_signer(settings),
         templates=templates,
         live=live,
+        scripts=load_scripts(settings.ivr.prompts_file, settings.hours),
+        recordings=recordings,
     )
     install_error_handlers(app)
 
@@ -98,8 +109,12 @@ def create_app(
         return {"status": "ok"}
 
     for module in (auth_routes, crm_routes, desk_routes, report_routes, board_routes,
-                   docs_routes):
+                   escalation_routes, docs_routes):
         app.include_router(module.router)
+    app.include_router(recording_routes.build_router(recordings))
     app.include_router(pages_router)
+    app.include_router(recordings_page_router)
+    app.mount(docs_routes.ASSETS_URL, StaticFiles(directory=str(docs_routes.ASSETS)),
+              name="apidocs")
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app

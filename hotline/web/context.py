@@ -19,6 +19,8 @@ from hotline.web.services import WebServices
 
 if TYPE_CHECKING:
     from hotline.web.live import LiveFeed
+    from hotline.web.scripts import Script
+    from recordings.service import RecordingService
 
 
 @dataclass
@@ -30,6 +32,8 @@ class WebContext:
     signer: URLSafeTimedSerializer
     templates: Jinja2Templates
     live: LiveFeed | None
+    scripts: tuple[Script, ...] = ()
+    recordings: RecordingService | None = None
 
     def now(self) -> dt.datetime:
         return self.services.clock()

@@ -2,9 +2,13 @@
 the bus, fanned out to each open browser (Server-Sent Events) with a bounded queue each.
 
 An agent's browser gets only what concerns their own seat (their phone ringing, answering,
-their state); team leaders, supervisors and admins get everything. Events about a call that
-is offered to an agent carry the caller's number (remembered from ``CallArrived``), so the
-desk can fetch the caller card through the audited card route.
+their state, the calls their phone has a leg in); team leaders, supervisors and admins get
+everything, except escalations, which go to the users they were raised to (and admins). Events
+about a call that is offered to an agent carry the caller's number (remembered from
+``CallArrived``), so the desk can fetch the caller card through the audited card route.
+
+``CallUpdated`` is sent in a compact form (``call_updated``: the call's key, caller, category,
+queue, disposition, times and the agents with a leg in it), not the bridge's whole record.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from hotline.domain.events import (
     CallFlagged,
     CallOffered,
     CallRinging,
+    CallUpdated,
     DomainEvent,
+    EscalationRaised,
     LinkStateChanged,
 )
 from hotline.web.auth.principal import Principal
@@ -40,7 +46,7 @@ log = logging.getLogger(__name__)
 
 KINDS: tuple[type[DomainEvent], ...] = (
     CallArrived, CallRinging, CallAnswered, CallOffered, AgentRingNoAnswer, AgentAnswered,
-    CallEnded, AgentStateChanged, CallFlagged, LinkStateChanged, Alert,
+    CallEnded, AgentStateChanged, CallFlagged, LinkStateChanged, Alert, CallUpdated,
 )
 REMEMBERED_CALLS = 10_000
 
@@ -52,7 +58,30 @@ def event_type(event: DomainEvent) -> str:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
     return value
+
+
+def agents_of(event: CallUpdated) -> set[int]:
+    """Agents with a leg in the call (rung or talking) or who answered it."""
+    record = event.record
+    found = {leg.agent_id for leg in record.legs if leg.agent_id is not None}
+    if record.answered_by_agent_id is not None:
+        found.add(record.answered_by_agent_id)
+    return found
+
+
+def call_summary(event: CallUpdated) -> dict[str, Any]:
+    r = event.record
+    return {
+        "at": event.at.isoformat(), "pbx": r.pbx, "call_key": r.call_key,
+        "direction": r.direction, "caller_number": r.caller_number, "category": r.category,
+        "queue": r.queue, "disposition": r.disposition, "rings_at_answer": r.rings_at_answer,
+        "answered_by_agent_id": r.answered_by_agent_id, "agent_ids": sorted(agents_of(event)),
+        "arrived_at": _jsonable(r.arrived_at), "agent_answered_at": _jsonable(r.agent_answered_at),
+        "ended_at": _jsonable(r.ended_at),
+    }
 
 
 class Listener:
@@ -63,10 +92,17 @@ class Listener:
         self.sees_all = principal.role in (Role.TEAM_LEADER, Role.SUPERVISOR, Role.ADMIN)
 
     def wants(self, event: DomainEvent) -> bool:
+        if isinstance(event, EscalationRaised):
+            return (self.principal.role is Role.ADMIN
+                    or self.principal.user_id in event.recipient_user_ids)
         if self.sees_all:
             return True
-        agent_id = getattr(event, "agent_id", None)
-        return agent_id is not None and agent_id == self.principal.agent_id
+        mine = self.principal.agent_id
+        if mine is None:
+            return False
+        if isinstance(event, CallUpdated):
+            return mine in agents_of(event)
+        return getattr(event, "agent_id", None) == mine
 
     def offer(self, payload: dict[str, Any]) -> None:
         if self.queue.full():  # a stalled browser loses its oldest events, not new ones
@@ -82,7 +118,10 @@ class LiveFeed:
         self._maxsize = maxsize
 
     def payload(self, event: DomainEvent) -> dict[str, Any]:
-        data = {k: _jsonable(v) for k, v in dataclasses.asdict(event).items()}
+        if isinstance(event, CallUpdated):
+            data = call_summary(event)
+        else:
+            data = {k: _jsonable(v) for k, v in dataclasses.asdict(event).items()}
         data["type"] = event_type(event)
         key = data.get("call_key")
         if key is not None and "caller_number" not in data:
@@ -92,15 +131,21 @@ class LiveFeed:
     async def handle(self, event: DomainEvent) -> None:
         """The bus subscriber: remember callers, then fan out."""
         if isinstance(event, CallArrived):
-            self._callers[event.call_key] = event.caller_number
-            while len(self._callers) > REMEMBERED_CALLS:
-                self._callers.popitem(last=False)
+            self._remember(event.call_key, event.caller_number)
+        elif isinstance(event, CallUpdated) and event.record.ended_at is None:
+            if self._callers.get(event.record.call_key) is None:
+                self._remember(event.record.call_key, event.record.caller_number)
         payload = self.payload(event)
         for listener in list(self._listeners):
             if listener.wants(event):
                 listener.offer(payload)
         if isinstance(event, CallEnded):
             self._callers.pop(event.call_key, None)
+
+    def _remember(self, key: str, caller: str | None) -> None:
+        self._callers[key] = caller
+        while len(self._callers) > REMEMBERED_CALLS:
+            self._callers.popitem(last=False)
 
     @contextmanager
     def listen(self, principal: Principal) -> Iterator[Listener]:

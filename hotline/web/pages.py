@@ -29,7 +29,6 @@ from hotline.web.auth.gates import DeskPage, StaffPage, SupervisorPage, TeamLead
 from hotline.web.auth.login import attempt_login, set_session_cookie
 from hotline.web.auth.principal import Principal
 from hotline.web.context import WebContext, web_context
-from hotline.web.scripts import SCRIPTS
 
 router = APIRouter(include_in_schema=False)
 Web = Annotated[WebContext, Depends(web_context)]
@@ -133,7 +132,7 @@ def desk_page(request: Request, who: DeskPage, web: Web) -> Response:
     with web.sessions() as s:
         agent = s.get(Agent, who.agent_id)
     offset = web.now().astimezone(web.settings.tz).strftime("%z")
-    return _page(web, request, "desk.html", who, agent=agent, scripts=SCRIPTS,
+    return _page(web, request, "desk.html", who, agent=agent, scripts=web.scripts,
                  tz_offset=f"{offset[:3]}:{offset[3:]}")
 
 

@@ -1,6 +1,11 @@
 """What the web app is given besides settings and a database: the live parts of a running
-hotline (event bus, the bridge's agent control) and a clock. Each may be missing; routes that
-need a missing one answer 503 saying what is not running."""
+hotline (event bus, the bridge's agent control, the recordings service) and a clock. Each may
+be missing; routes that need a missing one answer 503 saying what is not running.
+
+Without a running recordings service the app makes a passive one of its own: recordings can
+still be listed, played and downloaded, and flags are stored (the running hotline keeps the
+recording of a flagged call), but nothing is played to the caller; the flag's answer says so
+(``step: none``)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from dataclasses import dataclass, field
 
 from hotline.bus import EventBus
 from hotline.domain.ports import AgentControl
+from recordings.service import RecordingService
 
 
 def utc_now() -> dt.datetime:
@@ -36,6 +42,7 @@ class ThrottlePolicy:
 class WebServices:
     bus: EventBus | None = None
     agent_control: AgentControl | None = None
+    recordings: RecordingService | None = None
     clock: Callable[[], dt.datetime] = utc_now
     login_throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     # A live stream is closed after this long; browsers' EventSource reconnects by itself, so

@@ -130,3 +130,34 @@ async def running_stack(
 
 def utc(ts: str | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromisoformat(ts)
+
+
+@asynccontextmanager
+async def web_server(stack: Stack) -> AsyncIterator[str]:
+    """The web app wired to the running stack as ``hotline serve`` wires it (live bus, agent
+    control, the recordings service), served by uvicorn on a free port in this event loop;
+    yields its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    from hotline.app import create_web_app
+
+    app = create_web_app(stack.settings, stack.engine, stack.runtime)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=1))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.get_running_loop().create_task(server.serve(), name="web")
+    try:
+        for _ in range(200):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.02)
+        if not server.started:
+            raise RuntimeError("the web app did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)

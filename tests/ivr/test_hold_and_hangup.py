@@ -166,6 +166,10 @@ async def test_caller_hangs_up_on_hold(start_ivr: StartIvr, default_data: IvrDat
     await call.run(timeout=8)
 
     assert call.lines()[-1] == "SET MUSIC ON default"
+    # the bridge was told the caller waits for an agent (no phone rang: without this the call
+    # would count as served by the IVR, not as abandoned)
+    assert call.variables["HOTLINE_QUEUE"] == "hotline"
+    assert call.index("SET VARIABLE HOTLINE_QUEUE") < call.index("SET MUSIC ON")
     # noticed at once, not at the next apology 5 s later
     assert call.notice_at is not None and call.closed_at is not None
     assert call.closed_at - call.notice_at < 0.1

@@ -114,3 +114,44 @@ def test_without_a_bus_live_answers_503(engine: Engine, sessions, users) -> None
         r = httpx.get(f"{server.url}/api/live",
                       headers={"Authorization": f"Bearer {_token(sessions, users['amy'])}"})
     assert r.status_code == 503 and "event bus" in r.json()["detail"]
+
+
+def test_escalations_reach_those_told_and_call_updates_the_agents_on_the_call(
+    live, sessions, users
+) -> None:  # type: ignore[no-untyped-def]
+    from hotline.domain.events import CallRecord, CallUpdated, EscalationRaised, LegRecord
+
+    server, bus = live
+    with sessions() as s:
+        amy = s.scalar(select(Agent.id).where(Agent.extension == "1001"))
+    streams = {name: Stream(f"{server.url}/api/live", _token(sessions, users[name]))
+               for name in ("amy", "bob", "lead", "sup", "admin")}
+    for stream in streams.values():
+        assert stream.hello.wait(5)
+    key = "pbx1:1772416800.2"
+    record = CallRecord(
+        pbx="pbx1", linkedid="1772416800.2", uniqueid="1772416800.2", direction="inbound",
+        caller_number="+8613800138000", dialled_number="12345", arrived_at=NOW,
+        category="complaint",
+        legs=(LegRecord(uniqueid="1772416800.3", channel="PJSIP/1001-00000003", role="agent",
+                        agent_id=amy, created_at=NOW),),
+    )
+    server.call_soon(bus.publish, CallUpdated(at=NOW, record=record))
+    server.call_soon(bus.publish, EscalationRaised(
+        at=NOW, kind="extortion", message="勒索/敲诈来电", data={"call_key": key},
+        escalation_id=7, call_key=key, recipient_user_ids=(users["sup"],)))
+    for stream in streams.values():
+        assert stream.ended.wait(6)
+    amy_events = dict(streams["amy"].events)
+    assert streams["amy"].kinds() == ["hello", "call_updated"]
+    assert amy_events["call_updated"]["category"] == "complaint"
+    assert amy_events["call_updated"]["agent_ids"] == [amy]
+    assert amy_events["call_updated"]["call_key"] == key
+    assert "legs" not in amy_events["call_updated"]  # a summary, not the bridge's record
+    assert streams["bob"].kinds() == ["hello"]
+    assert streams["lead"].kinds() == ["hello", "call_updated"]  # not told of escalation 7
+    assert streams["sup"].kinds() == ["hello", "call_updated", "escalation_raised"]
+    assert streams["admin"].kinds() == ["hello", "call_updated", "escalation_raised"]
+    sup_events = dict(streams["sup"].events)
+    assert sup_events["escalation_raised"]["escalation_id"] == 7
+    assert sup_events["escalation_raised"]["recipient_user_ids"] == [users["sup"]]

@@ -68,7 +68,9 @@ def test_desk_page(login) -> None:  # type: ignore[no-untyped-def]
     assert 'data-tz-offset="+08:00"' in page.text
     for form in ("note-form", "case-form", "complaint-form", "callback-form"):
         assert f'id="{form}"' in page.text
-    assert "标记辱骂 Flag abusive" in page.text  # disabled until recordings are connected
+    for reason in ("abusive", "extortion", "other"):  # enabled when a call is on the desk
+        assert f'data-flag="{reason}" disabled' in page.text
+    assert 'id="flag-blacklist"' in page.text
 
 
 def test_reports_page_shows_table_charts_and_exports(login, sessions: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]

@@ -41,6 +41,11 @@ def _request(client: TestClient, route: Gated, headers: dict[str, str] | None = 
 def test_every_route_has_a_role_gate(app: FastAPI) -> None:
     routes = gated_routes(app)
     assert len(routes) > 50
+    # the recordings part's routes are mounted behind the web app's gate too
+    recordings = {(r.method, r.path) for r in routes if r.path.startswith("/api/recordings")}
+    assert {("GET", "/api/recordings/{recording_id}/stream"),
+            ("GET", "/api/recordings/{recording_id}/download"),
+            ("POST", "/api/recordings/flags")} <= recordings
     ungated = {(r.method, r.path) for r in routes if r.gate is None}
     assert ungated == PUBLIC
 
@@ -83,7 +88,8 @@ def test_an_agent_cannot_reach_supervisor_routes(app: FastAPI, login) -> None:  
     supervisor_only = [r for r in gated_routes(app) if r.gate and Role.AGENT not in r.roles]
     paths = {r.path for r in supervisor_only}
     assert {"/api/reports/calls", "/api/wallboard", "/api/digests", "/api/blacklist",
-            "/api/tokens", "/reports", "/wallboard"} <= paths
+            "/api/tokens", "/reports", "/wallboard", "/api/escalations",
+            "/api/escalations/{escalation_id}/acknowledge"} <= paths
     for route in supervisor_only:
         assert _request(amy.client, route, {"X-CSRF-Token": amy.csrf}).status_code == 403, route
 

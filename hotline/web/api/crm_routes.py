@@ -3,7 +3,8 @@ the blacklist: thin routes over hotline.crm, each write in one transaction with 
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+import time
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from hotline.accounts.audit import audit
 from hotline.crm import blacklist as bl
 from hotline.crm import service
-from hotline.crm.queries import CallerCard, caller_card, search_customers
+from hotline.crm.queries import CallerCard, call_id_for_key, caller_card, search_customers
 from hotline.crm.schemas import (
     BlacklistIn,
     CallNoteIn,
@@ -33,6 +34,7 @@ from hotline.domain.phone import InvalidPhoneNumber, normalize_phone
 from hotline.web.api.models import (
     BlacklistOut,
     CallerCardOut,
+    CallKey,
     CallOut,
     CaseOut,
     ComplaintOut,
@@ -51,6 +53,45 @@ SearchText = Annotated[str | None, Query(max_length=64)]
 
 
 T = TypeVar("T")
+# The bridge stores a call within milliseconds of its first event; a record saved for a call
+# whose row is not there yet waits this long for it before the desk is asked to save again.
+CALL_ROW_WAIT = 3.0
+
+
+class NoteByCallIn(CallNoteIn):
+    call_key: CallKey | None = None
+
+
+class CaseByCallIn(CaseIn):
+    call_key: CallKey | None = None
+
+
+class ComplaintByCallIn(ComplaintIn):
+    call_key: CallKey | None = None
+
+
+def _with_call_id(web: WebContext, body: Any) -> dict[str, Any]:
+    """The record's fields with ``call_key`` (what the live desk knows of its call) resolved
+    to the stored call's id, so every record of a call attaches to the same row."""
+    data: dict[str, Any] = body.model_dump(exclude={"call_key"})
+    key = body.call_key
+    if key is None:
+        return data
+    deadline = time.monotonic() + CALL_ROW_WAIT
+    while True:
+        with web.sessions() as s:
+            call_id = call_id_for_key(s, key)
+        if call_id is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if call_id is None:
+        raise HTTPException(409, f"call {key} is not stored yet (the bridge stores calls within "
+                                 "seconds); nothing was saved: save again in a moment")
+    if data.get("call_id") not in (None, call_id):
+        raise InvalidInput.single("call_id", f"is #{data['call_id']}, but call_key {key} is "
+                                             f"call #{call_id}: give one of them")
+    data["call_id"] = call_id
+    return data
 
 
 def get_or_404(s: Session, model: type[T], ident: int, noun: str) -> T:
@@ -152,10 +193,12 @@ def card_by_customer(customer_id: DbId, who: Staff, web: Web) -> CallerCardOut:
 
 
 @router.post("/notes", response_model=NoteOut, status_code=201, tags=["records"])
-def add_note(body: CallNoteIn, who: Staff, web: Web) -> NoteOut:
-    """The consultation record (category, content, outcome) of a call (rules 1.16, 1.18)."""
+def add_note(body: NoteByCallIn, who: Staff, web: Web) -> NoteOut:
+    """The consultation record (category, content, outcome) of a call (rules 1.16, 1.18);
+    the call by ``call_id`` or by ``call_key`` as the live desk names it."""
+    data = _with_call_id(web, body)
     with web.sessions.begin() as s:
-        note = service.add_note(s, body, author_id=who.user_id)
+        note = service.add_note(s, data, author_id=who.user_id)
         return out(NoteOut, note, web.settings.tz)
 
 
@@ -163,11 +206,12 @@ def add_note(body: CallNoteIn, who: Staff, web: Web) -> NoteOut:
 
 
 @router.post("/cases", response_model=CaseOut, status_code=201, tags=["records"])
-def open_case(body: CaseIn, who: Staff, web: Web) -> CaseOut:
+def open_case(body: CaseByCallIn, who: Staff, web: Web) -> CaseOut:
     """A case (time, place, person, event, contact phone), reply due in 48 h (rules 4.11,
     5.2); owned by whoever opens it unless ``owner_id`` says otherwise."""
+    data = _with_call_id(web, body)
     with web.sessions.begin() as s:
-        case = service.open_case(s, body, created_by_id=who.user_id, region=web.region,
+        case = service.open_case(s, data, created_by_id=who.user_id, region=web.region,
                                  now=web.now())
         return out(CaseOut, case, web.settings.tz)
 
@@ -205,10 +249,11 @@ def reply_case(case_id: DbId, body: ReplyIn, who: Staff, web: Web) -> CaseOut:
 
 
 @router.post("/complaints", response_model=ComplaintOut, status_code=201, tags=["records"])
-def file_complaint(body: ComplaintIn, who: Staff, web: Web) -> ComplaintOut:
+def file_complaint(body: ComplaintByCallIn, who: Staff, web: Web) -> ComplaintOut:
     """A complaint; reply and return visit due within 2 working days (rules 5.4, 6.13)."""
+    data = _with_call_id(web, body)
     with web.sessions.begin() as s:
-        complaint = service.file_complaint(s, body, created_by_id=who.user_id,
+        complaint = service.file_complaint(s, data, created_by_id=who.user_id,
                                            calendar=web.calendar, now=web.now())
         return out(ComplaintOut, complaint, web.settings.tz)
 

@@ -15,7 +15,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from hotline.accounts.audit import audit
 from hotline.crm.callbacks import schedule_callback
-from hotline.crm.queries import missed_calls, todays_follow_ups
+from hotline.crm.queries import current_call, missed_calls, todays_follow_ups
 from hotline.crm.schemas import CallbackIn
 from hotline.db.models import Agent
 from hotline.domain.errors import InvalidInput
@@ -26,6 +26,7 @@ from hotline.web.api.models import (
     CallOut,
     CaseOut,
     ComplaintOut,
+    CurrentCallOut,
     DeskAgentOut,
     DeskOut,
     FollowUpsOut,
@@ -38,7 +39,6 @@ from hotline.web.auth.gates import DeskAgent, Staff
 from hotline.web.auth.principal import Principal
 from hotline.web.context import WebContext, web_context
 from hotline.web.live import LiveFeed
-from hotline.web.scripts import SCRIPTS
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["desk"])
@@ -53,7 +53,8 @@ def _start_of_today(web: WebContext) -> dt.datetime:
 @router.get("/desk", response_model=DeskOut)
 def desk(who: DeskAgent, web: Web) -> DeskOut:
     """What the agent sees first (rules 1.12, 5.1): calls missed since their last logout
-    (since midnight if they never logged out) and what to follow up by the end of today."""
+    (since midnight if they never logged out), what to follow up by the end of today, and the
+    call their phone is on (or just finished), so a reloaded page shows its caller again."""
     tz = web.settings.tz
     assert who.agent_id is not None
     with web.sessions() as s:
@@ -64,7 +65,17 @@ def desk(who: DeskAgent, web: Web) -> DeskOut:
         end_of_today = _start_of_today(web) + dt.timedelta(days=1)
         follow = todays_follow_ups(s, agent_id=agent.id, user_id=who.user_id,
                                    until=end_of_today)
+        grace = dt.timedelta(minutes=web.settings.recordings.flag_grace_minutes)
+        call = current_call(s, agent_id=agent.id, now=web.now(), grace=grace)
         return DeskOut(
+            current_call=CurrentCallOut(
+                call_key=f"{call.pbx}:{call.linkedid}", call_id=call.id,
+                caller_number=call.caller_number, category=call.category,
+                arrived_at=call.arrived_at.astimezone(tz),
+                agent_answered_at=call.agent_answered_at.astimezone(tz)
+                if call.agent_answered_at else None,
+                ended_at=call.ended_at.astimezone(tz) if call.ended_at else None,
+            ) if call is not None else None,
             agent=DeskAgentOut(agent_id=agent.id, extension=agent.extension, state=agent.state,
                                pause_reason=agent.pause_reason,
                                last_logout_at=agent.last_logout_at.astimezone(tz)
@@ -146,10 +157,11 @@ def schedule(body: CallbackIn, who: DeskAgent, web: Web) -> TaskOut:
 
 
 @router.get("/scripts", response_model=list[ScriptOut])
-def scripts(who: Staff) -> list[ScriptOut]:
-    """The scripted phrases S1-S16 by moment of the call, Mandarin first."""
+def scripts(who: Staff, web: Web) -> list[ScriptOut]:
+    """The scripted phrases S1-S16 by moment of the call, Mandarin first, as the IVR's prompt
+    catalogue words them."""
     return [ScriptOut(id=x.id, moment=x.moment, moment_zh=x.moment_zh, zh=list(x.zh),
-                      en=list(x.en), source=x.source) for x in SCRIPTS]
+                      en=list(x.en), source=x.source) for x in web.scripts]
 
 
 def live_feed(web: Web) -> LiveFeed:

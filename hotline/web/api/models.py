@@ -20,6 +20,7 @@ from hotline.domain.enums import (
     ComplaintSeverity,
     ComplaintStatus,
     CustomerTier,
+    EscalationStatus,
     Gender,
     NoteOutcome,
     Role,
@@ -28,6 +29,9 @@ from hotline.domain.enums import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+# A call as live events name it, "<pbx>:<linkedid>" (e.g. "pbx1:1700000000.12").
+CallKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}:[0-9A-Za-z_.-]{1,64}$")]
 
 
 def _localize(value: Any, tz: ZoneInfo) -> Any:
@@ -225,6 +229,7 @@ class DeskAgentOut(BaseModel):
 
 class DeskOut(BaseModel):
     agent: DeskAgentOut
+    current_call: CurrentCallOut | None = None
     missed_since: dt.datetime
     missed_calls: list[MissedCallOut]
     follow_ups: FollowUpsOut
@@ -337,3 +342,31 @@ class ScriptOut(BaseModel):
     en: list[str]
     source: str
 
+
+
+class EscalationOut(BaseModel):
+    id: int
+    call_key: str
+    call_id: int | None
+    reason: str
+    reason_text: str
+    status: EscalationStatus
+    raised_at: dt.datetime
+    raised_by: str | None
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    # The kept recording of the call, once the call has ended and it is stored.
+    recording_id: int | None
+
+
+class CurrentCallOut(BaseModel):
+    """The call an agent's phone is ringing for or talking on (or just finished, within the
+    flag grace period), so a reloaded desk shows it again."""
+
+    call_key: str
+    call_id: int
+    caller_number: str | None
+    category: CallCategory | None
+    arrived_at: dt.datetime
+    agent_answered_at: dt.datetime | None
+    ended_at: dt.datetime | None

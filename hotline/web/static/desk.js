@@ -1,9 +1,13 @@
-// Agent desk: state buttons, missed calls and follow-ups, the live caller card, record forms.
+// Agent desk: state buttons, missed calls and follow-ups, the live caller card, record forms,
+// flags. The call on the desk (currentCall) comes from the bridge's live events, or from
+// /api/desk after a reload; records and flags name it by its call key, which the server
+// resolves to the stored call.
 "use strict";
 (function () {
-  const { api, toast, fmtTime, el } = window.hotline;
-  let currentCall = null; // {call_key, caller_number}
+  const { api, toast, fmtTime, el, live } = window.hotline;
+  let currentCall = null; // {call_key, caller_number, category, ended}
   let cardPhone = null; // the number whose card is shown
+  let categoryTouched = false; // the agent chose the note's category: the IVR's no longer applies
 
   function row(cells) {
     const tr = document.createElement("tr");
@@ -31,6 +35,30 @@
     ];
     follow.replaceChildren(...items.map((i) => row([i[0], i[1], fmtTime(i[2])])));
     if (!items.length) follow.appendChild(row(["无 none", "", ""]));
+    if (d.current_call && !currentCall) {
+      setCall({ call_key: d.current_call.call_key, caller_number: d.current_call.caller_number,
+                category: d.current_call.category, ended: !!d.current_call.ended_at });
+    }
+  }
+
+  // The call on the desk: shown in the records and flag panels, its caller's card loaded.
+  function setCall(call) {
+    const fresh = !currentCall || currentCall.call_key !== call.call_key;
+    currentCall = Object.assign(fresh ? {} : currentCall, call);
+    if (fresh) categoryTouched = false;
+    const label = `通话 call ${currentCall.call_key} ${currentCall.caller_number || ""}` +
+      (currentCall.category ? ` · ${currentCall.category}` : "") +
+      (currentCall.ended ? " · 已结束 ended" : "");
+    document.getElementById("current-call").textContent = label;
+    document.getElementById("flag-call").textContent = label;
+    for (const b of document.querySelectorAll("[data-flag]")) b.disabled = false;
+    const category = document.querySelector('#note-form [name="category"]');
+    if (currentCall.category && !categoryTouched && category) category.value = currentCall.category;
+    if (fresh && currentCall.caller_number) showCard(currentCall.caller_number);
+    else if (fresh) {
+      cardPhone = null;
+      document.getElementById("card-body").replaceChildren(el("p", "号码未显示 the caller's number is withheld", "hint"));
+    }
   }
 
   function renderCard(card) {
@@ -86,6 +114,7 @@
   function formPayload(form) {
     const data = {};
     for (const [k, v] of new FormData(form).entries()) data[k] = v;
+    if (currentCall && form.id !== "callback-form") data.call_key = currentCall.call_key;
     const customerId = document.getElementById("caller-card").dataset.customerId;
     if (form.id !== "callback-form" && customerId) data.customer_id = Number(customerId);
     if (form.id === "case-form") data.occurred_at = localToIso(data.occurred_at);
@@ -122,6 +151,8 @@
         for (const f of document.querySelectorAll("[data-tab-body]")) f.hidden = f.dataset.tabBody !== tab.dataset.tab;
       });
     }
+    const category = document.querySelector('#note-form [name="category"]');
+    if (category) category.addEventListener("change", () => { categoryTouched = true; });
     document.getElementById("card-lookup").addEventListener("submit", (ev) => {
       ev.preventDefault();
       showCard(new FormData(ev.target).get("phone"));
@@ -144,38 +175,77 @@
     }
   }
 
+  const STEPS = {
+    warning: "已向来电者播放文明用语警告 the caller heard the civil-language warning (S15)",
+    ended: "已播放结束语并结束通话 the closing line was played and the call ended (S16)",
+    procedure: "已向来电者说明处理程序 the caller heard the company's procedure",
+    none: "未向来电者播放 nothing was played to the caller",
+  };
+
+  function wireFlags() {
+    const msg = document.getElementById("flag-message");
+    for (const b of document.querySelectorAll("[data-flag]")) {
+      b.addEventListener("click", async () => {
+        const body = {
+          reason: b.dataset.flag,
+          reason_text: document.getElementById("flag-text").value,
+          blacklist: document.getElementById("flag-blacklist").checked,
+        };
+        if (currentCall) body.call_key = currentCall.call_key;
+        const res = await api("POST", "/api/recordings/flags", body);
+        if (!res.ok) {
+          msg.textContent = res.error;
+          msg.className = "form-message bad";
+          return;
+        }
+        const r = res.body;
+        const parts = [`已标记 flagged ${r.reason} #${r.flag_id}`, STEPS[r.step] || r.step];
+        if (r.escalation_id) parts.push(`已上报值班班长和主管 escalated #${r.escalation_id}`);
+        if (r.blacklisted) parts.push("号码已加入黑名单 number blacklisted");
+        if (r.pbx_error) parts.push(`交换机未执行 the PBX did not act: ${r.pbx_error}`);
+        msg.textContent = parts.join(" · ");
+        msg.className = r.pbx_error ? "form-message bad" : "form-message ok";
+        toast(parts[0]);
+        document.getElementById("flag-text").value = "";
+        document.getElementById("flag-blacklist").checked = false;
+        if (r.blacklisted && cardPhone) showCard(cardPhone);
+      });
+    }
+  }
+
   function wireLive() {
-    if (!window.EventSource) return;
-    const source = new EventSource("/api/live");
-    const onCall = (ev) => {
-      const data = JSON.parse(ev.data);
-      currentCall = data;
-      document.getElementById("current-call").textContent =
-        `通话 call ${data.call_key} ${data.caller_number || ""}`;
-      document.getElementById("caller-card").classList.add("ringing");
-      showCard(data.caller_number);
-    };
-    source.addEventListener("call_offered", onCall);
-    source.addEventListener("agent_answered", (ev) => {
-      document.getElementById("caller-card").classList.remove("ringing");
-      if (!currentCall) onCall(ev);
+    const card = document.getElementById("caller-card");
+    live("call_offered", (data) => {
+      setCall({ call_key: data.call_key, caller_number: data.caller_number, ended: false });
+      card.classList.add("ringing");
     });
-    source.addEventListener("call_ended", () => {
-      document.getElementById("caller-card").classList.remove("ringing");
+    live("agent_answered", (data) => {
+      card.classList.remove("ringing");
+      setCall({ call_key: data.call_key, caller_number: data.caller_number, ended: false });
+    });
+    live("call_updated", (data) => {
+      if (currentCall && data.call_key === currentCall.call_key) {
+        setCall({ call_key: data.call_key, category: data.category,
+                  caller_number: currentCall.caller_number || data.caller_number });
+      }
+    });
+    live("call_ended", (data) => {
+      if (currentCall && data.call_key === currentCall.call_key) {
+        card.classList.remove("ringing");
+        setCall({ call_key: data.call_key, ended: true });
+      }
       setTimeout(loadDesk, 1000);
     });
-    source.addEventListener("agent_state_changed", (ev) => {
-      const data = JSON.parse(ev.data);
+    live("agent_state_changed", (data) => {
       document.getElementById("agent-state").textContent = data.state;
       document.getElementById("agent-reason").textContent = data.reason || "";
     });
-    source.addEventListener("hello", () => { document.body.dataset.live = "on"; });
-    source.onerror = () => { document.body.dataset.live = "off"; };
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     wireForms();
     wireState();
+    wireFlags();
     wireLive();
     loadDesk();
   });

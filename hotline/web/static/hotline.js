@@ -1,4 +1,5 @@
-// Shared helpers: JSON API calls with the session's CSRF token, and readable errors.
+// Shared helpers: JSON API calls with the session's CSRF token, readable errors, and one live
+// connection (Server-Sent Events) per page that every script of the page listens on.
 "use strict";
 (function () {
   const meta = document.querySelector('meta[name="csrf-token"]');
@@ -50,7 +51,28 @@
     return e;
   }
 
-  window.hotline = { api, toast, fmtTime, el, csrf };
+  // One EventSource per page (browsers allow few connections per site); scripts register
+  // handlers by event kind: hotline.live("call_offered", (data) => ...).
+  let source = null;
+  const handlers = {};
+  function live(kind, fn) {
+    if (!window.EventSource) return;
+    if (!source) {
+      source = new EventSource("/api/live");
+      source.addEventListener("hello", () => { document.body.dataset.live = "on"; });
+      source.onerror = () => { document.body.dataset.live = "off"; };
+    }
+    if (!handlers[kind]) {
+      handlers[kind] = [];
+      source.addEventListener(kind, (ev) => {
+        const data = JSON.parse(ev.data);
+        for (const f of handlers[kind]) f(data);
+      });
+    }
+    handlers[kind].push(fn);
+  }
+
+  window.hotline = { api, toast, fmtTime, el, csrf, live };
 
   document.addEventListener("DOMContentLoaded", () => {
     const logout = document.getElementById("logout");

@@ -1,7 +1,7 @@
 // Wallboard: refreshed every 5 s and at once on live events.
 "use strict";
 (function () {
-  const { api, fmtTime, el } = window.hotline;
+  const { api, fmtTime, el, live } = window.hotline;
 
   function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%"; }
   function secs(v) { const s = Math.round(v || 0); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; }
@@ -30,13 +30,9 @@
   document.addEventListener("DOMContentLoaded", () => {
     refresh();
     setInterval(refresh, 5000);
-    if (window.EventSource) {
-      const source = new EventSource("/api/live");
-      let pending = null;
-      source.onmessage = null;
-      for (const kind of ["call_arrived", "agent_answered", "call_ended", "agent_state_changed"]) {
-        source.addEventListener(kind, () => { clearTimeout(pending); pending = setTimeout(refresh, 300); });
-      }
+    let pending = null;
+    for (const kind of ["call_arrived", "agent_answered", "call_ended", "agent_state_changed"]) {
+      live(kind, () => { clearTimeout(pending); pending = setTimeout(refresh, 300); });
     }
   });
 })();
