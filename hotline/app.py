@@ -127,9 +127,11 @@ class Runtime:
 
 def housekeeping_jobs(settings: Settings, engine: Engine) -> list[Callable[[Any], object]]:
     """Once-a-deployment jobs of other parts, run by the elected scheduler's APScheduler:
-    the daily complaint digest (rule 7.9) and the recordings retention purge."""
+    the daily complaint digest (rule 7.9), the recordings retention purge and the daily
+    backup (rule 9.1)."""
     from apscheduler.triggers.cron import CronTrigger
 
+    from hotline.backup.job import add_backup_job
     from hotline.reports.digest_job import add_digest_job
     from recordings.retention import daily_purge
 
@@ -145,7 +147,13 @@ def housekeeping_jobs(settings: Settings, engine: Engine) -> list[Callable[[Any]
             replace_existing=True, jobstore="memory", coalesce=True, misfire_grace_time=3600,
         )
 
-    return [digest, purge]
+    def backup(sched: Any) -> object:
+        return add_backup_job(sched, engine, settings, jobstore="memory")
+
+    jobs: list[Callable[[Any], object]] = [digest, purge]
+    if settings.backup.enabled:
+        jobs.append(backup)
+    return jobs
 
 
 def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) -> Any:
