@@ -37,7 +37,11 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "recordings": {"store_dir": tmp_path / store},
             "backup": {"dir": tmp_path / "backups"},
         }
-        values.update(overrides)
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
         return Settings(**values)
 
     return make
