@@ -78,7 +78,9 @@ def make_backup(
         partial.mkdir(mode=0o700)
         started = time.monotonic()
         try:
-            manifest = _write_payload(settings, engine, partial, audio, now)
+            backups = catalog.list_backups(root)
+            previous = backups[-1].path if backups else None
+            manifest = _write_payload(settings, engine, partial, audio, now, previous)
             manifest.seconds = round(time.monotonic() - started, 3)
             write_manifest(partial, manifest)
             fsync_dir(partial)
@@ -108,7 +110,8 @@ def make_backup(
 
 
 def _write_payload(
-    settings: Settings, engine: Engine, folder: Path, with_audio: bool, now: dt.datetime
+    settings: Settings, engine: Engine, folder: Path, with_audio: bool, now: dt.datetime,
+    previous: Path | None,
 ) -> Manifest:
     kind = engine.dialect.name
     if kind == "sqlite":
@@ -129,7 +132,8 @@ def _write_payload(
     os.chmod(folder / db_file, 0o600)
     write_jsonl(folder / INDEX, facts.recordings)
     store = RecordingStore(settings.recordings.store_dir)
-    snap = snapshot_store(store, facts.recordings, folder, with_audio=with_audio)
+    snap = snapshot_store(store, facts.recordings, folder, with_audio=with_audio,
+                          previous=previous)
     files = {name: FileSum.of(folder / name) for name in (db_file, INDEX, STORE_FILES)}
     return Manifest(
         created_at=now,
@@ -144,4 +148,5 @@ def _write_payload(
         missing_files=snap.missing,
         altered_files=snap.altered,
         files=files,
+        audio_linked=snap.linked,
     )

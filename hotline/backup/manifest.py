@@ -57,6 +57,8 @@ class Manifest:
     missing_files: list[int] = field(default_factory=list)
     altered_files: list[int] = field(default_factory=list)
     files: dict[str, FileSum] = field(default_factory=dict)
+    # Audio files hard-linked from the previous backup (unchanged) rather than copied again.
+    audio_linked: int = 0
     seconds: float = 0.0
     format: str = FORMAT
 

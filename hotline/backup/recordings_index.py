@@ -41,6 +41,7 @@ class StoreSnapshot:
     files: list[StoreFile] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)  # rows whose file was not there
     altered: list[int] = field(default_factory=list)  # rows whose file hashed differently
+    linked: int = 0  # audio files linked from the previous backup instead of copied
 
 
 def write_jsonl(path: Path, items: Iterable[dict[str, Any]]) -> None:
@@ -86,12 +87,45 @@ def live_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("purged_at") is None]
 
 
+def previous_audio(folder: Path | None) -> dict[str, tuple[Path, StoreFile]]:
+    """The audio copies of an earlier backup, by key, to link instead of copying again."""
+    if folder is None or not (folder / AUDIO).is_dir() or not (folder / STORE_FILES).is_file():
+        return {}
+    try:
+        files = read_store_files(folder)
+    except (CorruptBackup, TypeError):
+        return {}
+    return {f.key: (folder / AUDIO / f.key, f) for f in files if f.recording_id is not None}
+
+
+def _link_or_copy(store_file: Path, sha256: str, dest: Path,
+                  previous: dict[str, tuple[Path, StoreFile]], key: str) -> tuple[int, str, bool]:
+    """Copy ``store_file`` into the backup, or hard-link the earlier backup's copy when the
+    store file still hashes the same: kept recordings never change, so a daily backup with
+    audio costs only the new files' space (rule 9.2's incremental backups, each one complete)."""
+    earlier = previous.get(key)
+    if earlier is not None:
+        old_path, old = earlier
+        size = store_file.stat().st_size
+        if old.size == size and old.sha256 == sha256 and old_path.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(old_path, dest)
+                return size, sha256, True
+            except OSError:
+                pass  # another file system, or links not allowed: copy
+    size, digest = copy_hashed(store_file, dest)
+    return size, digest, False
+
+
 def snapshot_store(
-    store: RecordingStore, rows: list[dict[str, Any]], folder: Path, *, with_audio: bool
+    store: RecordingStore, rows: list[dict[str, Any]], folder: Path, *, with_audio: bool,
+    previous: Path | None = None,
 ) -> StoreSnapshot:
-    """Hash (and with audio, copy) the file of every live recording row, then every other
-    file of the store; write ``store-files.jsonl``."""
+    """Hash (and with audio, copy or link from ``previous``) the file of every live recording
+    row, then every other file of the store; write ``store-files.jsonl``."""
     snap = StoreSnapshot()
+    earlier = previous_audio(previous) if with_audio else {}
     indexed: set[str] = set()
     for row in live_rows(rows):
         key, rec_id = str(row["storage_key"]), int(row["id"])
@@ -105,7 +139,11 @@ def snapshot_store(
         if not path.is_file():
             snap.missing.append(rec_id)
             continue
-        if with_audio:
+        if with_audio and key in earlier:
+            digest = sha256_file(path)
+            size, digest, linked = _link_or_copy(path, digest, folder / AUDIO / key, earlier, key)
+            snap.linked += linked
+        elif with_audio:
             size, digest = copy_hashed(path, folder / AUDIO / key)
         else:
             size, digest = path.stat().st_size, sha256_file(path)

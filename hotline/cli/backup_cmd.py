@@ -51,7 +51,8 @@ def command(ctx: click.Context, dest: Path | None, with_audio: bool | None, no_p
         f"  {m.database_kind} database {obj.settings.database.display_url()} at schema "
         f"{m.schema_revision or '(none)'}: {m.total_rows} rows in {len(m.table_rows)} tables\n"
         f"  recordings: {m.recordings_rows} row(s), {m.store_files} store file(s) checksummed"
-        + (", audio copied" if m.with_audio else ", audio not copied")
+        + ((f", audio copied ({m.audio_linked} unchanged file(s) linked from the previous "
+            "backup)") if m.with_audio else ", audio not copied")
         + f"\n  {_size(result.size_bytes)} in {m.seconds:.2f} s"
     )
     if result.pruned:

@@ -29,7 +29,7 @@ def test_backup_then_restore_from_the_command_line(tmp_path: Path, sqlite_templa
     assert made.returncode == 0, made.stderr
     assert "backup written: " + str(tmp_path / "backups" / "hotline-") in made.stdout
     assert "sqlite database" in made.stdout and "rows in" in made.stdout
-    assert "recordings: 3 row(s), 2 store file(s) checksummed, audio copied" in made.stdout
+    assert "recordings: 3 row(s), 2 store file(s) checksummed, audio copied (0 unchanged" in made.stdout
     assert "WARNING: backup.dir" in made.stderr and "same disk" in made.stderr
 
     listed = run(["backup", "list"], env, tmp_path)

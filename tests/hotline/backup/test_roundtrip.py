@@ -165,3 +165,38 @@ def test_the_backup_notes_recordings_whose_files_were_missing_or_altered(
     assert made.manifest.missing_files == [gone_id]
     assert len(made.manifest.altered_files) == 1
     assert any("1 file(s) missing, 1 altered" in w for w in made.warnings)
+
+
+def test_daily_backups_with_audio_copy_only_new_recordings(
+    sqlite_engine: Engine, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Kept recordings never change: the next backup links the unchanged files of the previous
+    one (rule 9.2's incremental backups), and each backup stays complete on its own."""
+    import shutil
+
+    from hotline.backup import verify_backup
+
+    settings = make_settings(str(sqlite_engine.url))
+    store = RecordingStore(settings.recordings.store_dir)
+    populate(session_factory(sqlite_engine), store, calls=4)
+    first = make_backup(settings, sqlite_engine, with_audio=True)
+    with session_factory(sqlite_engine)() as s, s.begin():
+        call = s.scalars(select(Call).order_by(Call.id.desc())).first()
+        assert call is not None
+        add_recording(s, store, call)
+    second = make_backup(settings, sqlite_engine, with_audio=True)
+
+    assert (first.manifest.audio_linked, second.manifest.audio_linked) == (0, 2)
+    audio = {p.relative_to(second.path / "audio").as_posix(): p
+             for p in (second.path / "audio").rglob("*.wav")}
+    assert len(audio) == 3
+    linked = [k for k, p in audio.items() if p.stat().st_nlink == 2]
+    assert sorted(linked) == sorted(p.relative_to(first.path / "audio").as_posix()
+                                    for p in (first.path / "audio").rglob("*.wav"))
+
+    shutil.rmtree(first.path)  # as pruning does: the second backup keeps its files
+    verify_backup(second.path)
+    result = restore_backup(make_settings(f"sqlite:///{tmp_path / 'new.db'}", store="new-store"),
+                            second.path)
+    assert result.files_restored == 3
+    assert store_files(tmp_path / "new-store") == store_files(settings.recordings.store_dir)
