@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ami_bridge.service import Bridge
+from ami_bridge.service import Bridge, BridgeOptions
 from hotline.bus import EventBus
 from hotline.db.session import session_factory
 from hotline.settings import Settings
@@ -65,11 +65,15 @@ class Runtime:
         *,
         scheduler: bool | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        bridge_options: BridgeOptions | None = None,
     ) -> Runtime:
-        """Build every part; bad call flows or prompts raise here, before anything listens."""
+        """Build every part; bad call flows or prompts raise here, before anything listens.
+        ``bridge_options`` tunes the bridge (compressed-time runs shorten the wrap-up)."""
         bus = EventBus()
         sessions = session_factory(engine)
         bridge_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        if bridge_options is not None:
+            bridge_kwargs["options"] = bridge_options
         bridge = Bridge(settings, engine, bus, **bridge_kwargs)
         rec_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         recordings = RecordingService(settings, sessions, pbx=bridge.actions, **rec_kwargs)
