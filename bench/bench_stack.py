@@ -92,6 +92,7 @@ async def _child(cfg: dict[str, Any]) -> None:
         "answered_by_agent": sum(1 for r in records if r["answered_by"]),
         "abandoned": sum(1 for r in records if r["abandoned"]),
         "truth_rings": dict(Counter(str(r["answered_at_ring"]) for r in records)),
+        "truth_ring_of": {r["linkedid"]: r["answered_at_ring"] for r in records},
     }
     await sim.stop()
     print("RESULT " + json.dumps(result), flush=True)
@@ -186,6 +187,14 @@ async def run_step(kind: str, url: str, rate: float, seconds: float, agents: int
     runtime = Runtime.build(settings, engine, scheduler=False,
                             bridge_options=BridgeOptions(wrap_up_seconds=30.0 / speed))
     writes = _count_statements(engine)
+    from hotline.web.live import KINDS
+
+    live_events = [0]
+
+    async def count_live(_event: object) -> None:
+        live_events[0] += 1
+
+    runtime.bus.subscribe("bench-live", count_live, kinds=KINDS)  # what the live feed would get
     if os.environ.get("BENCH_ASYNCIO_DEBUG"):  # name the callbacks that hold the loop
         loop = asyncio.get_running_loop()
         loop.set_debug(True)
@@ -201,6 +210,7 @@ async def run_step(kind: str, url: str, rate: float, seconds: float, agents: int
         await runtime.bridge.writer.flush()  # type: ignore[attr-defined]
         size0 = _call_bytes(engine)
         events0 = runtime.bridge.client.stats.events  # type: ignore[attr-defined]
+        live0 = live_events[0]
         writes0 = dict(writes)
         lag.start()
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -213,6 +223,7 @@ async def run_step(kind: str, url: str, rate: float, seconds: float, agents: int
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         await lag.stop()
         events = runtime.bridge.client.stats.events - events0  # type: ignore[attr-defined]
+        live = live_events[0] - live0
         dropped = sum(s.dropped for s in runtime.bus.stats().values())
     finally:
         await runtime.stop()
@@ -222,7 +233,8 @@ async def run_step(kind: str, url: str, rate: float, seconds: float, agents: int
         stored = s.scalar(select(func.count()).select_from(Call)) or 0
         answered = s.scalar(select(func.count()).select_from(Call)
                             .where(Call.answered_by_agent_id.is_not(None))) or 0
-        rings = Counter(s.scalars(select(Call.rings_at_answer)))
+        stored_rings = dict(s.execute(select(Call.linkedid, Call.rings_at_answer)).tuples().all())
+        rings = Counter(stored_rings.values())
     size = _call_bytes(engine)
     engine.dispose()
     n = max(sim["calls"], 1)
@@ -242,9 +254,11 @@ async def run_step(kind: str, url: str, rate: float, seconds: float, agents: int
         "in_window_truth": sum(v for k, v in sim["truth_rings"].items() if k in ("3", "4", "5")),
         "in_window_stored": sum(v for k, v in rings.items() if k in (3, 4, 5)),
         "truth_rings": sim["truth_rings"], "rings": {str(k): v for k, v in rings.items()},
+        "ring_differs": sum(1 for linkedid, ring in sim["truth_ring_of"].items()
+                            if stored_rings.get(linkedid) != ring),
         "lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))], "lag_max_ms": 1000 * lags[-1],
         "events_per_call": events / n, "events_per_s": events / n * rate,
-        "sim_events_per_call": sim["events"] / n,
+        "sim_events_per_call": sim["events"] / n, "live_events_per_call": live / n,
         "rows_per_call": rows / n, "writes_per_s": rows / n * rate,
         "commits_per_s": commits / wall,
         "cpu_per_call_ms": 1000 * cpu / n, "sim_cpu_per_call_ms": 1000 * sim["cpu"] / n,
@@ -344,11 +358,13 @@ def main() -> None:
                     f"{kind:<10} offered {row['rate']:>5.1f}/s (achieved {row['achieved_rate']:5.1f}) "
                     f"{row['offered']:>4} calls: stored {row['stored']}, agent-answered "
                     f"{row['answered_db']}/{row['answered_truth']} (truth), answered in rings 3-5: "
-                    f"{row['in_window_truth']} (truth) {row['in_window_stored']} (stored) "
+                    f"{row['in_window_truth']} (truth) {row['in_window_stored']} (stored), "
+                    f"{row['ring_differs']} stored with another ring than the PBX's "
                     f"{'OK' if ok else 'NOT OK'} | loop lag p99 "
                     f"{row['lag_p99_ms']:.0f} ms max {row['lag_max_ms']:.0f} ms | "
                     f"{row['events_per_s']:.0f} AMI events/s ({row['events_per_call']:.0f}/call read, "
-                    f"{row['sim_events_per_call']:.0f} sent) | "
+                    f"{row['sim_events_per_call']:.0f} sent; "
+                    f"{row['live_events_per_call']:.1f} live-feed events/call) | "
                     f"{row['writes_per_s']:.0f} rows/s in {row['commits_per_s']:.0f} commits/s "
                     f"({row['rows_per_call']:.1f}/call) | CPU/call hotline "
                     f"{row['cpu_per_call_ms']:.1f} ms, pbxsim {row['sim_cpu_per_call_ms']:.1f} ms "
