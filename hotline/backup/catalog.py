@@ -91,9 +91,13 @@ def resolve(root: Path, given: str) -> Path:
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
     """Hold the backup folder's lock, or fail at once if another backup holds it."""
-    root.mkdir(parents=True, exist_ok=True)
     lock_path = root / LOCK_NAME
-    with lock_path.open("a+b") as fh:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fh = lock_path.open("a+b")
+    except OSError as exc:
+        raise BackupError(f"backup.dir {root} cannot be used: {exc}") from None
+    with fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 import hotline
 from hotline.backup import catalog, postgres_db, sqlite_db
@@ -87,8 +88,14 @@ def make_backup(
             final = root / name
             os.replace(partial, final)
             fsync_dir(root)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise BackupError(f"could not write the backup into {root}: {exc}") from exc
+            if isinstance(exc, SQLAlchemyError):
+                first = str(exc).strip().splitlines()[0]
+                raise BackupError(f"could not read the database "
+                                  f"{settings.database.display_url()}: {first}") from exc
             raise
         result = BackupResult(final, manifest, _folder_size(final))
         warning = same_disk_warning(settings, engine, root)
@@ -100,7 +107,10 @@ def make_backup(
                 f"{len(manifest.altered_files)} altered (run hotline recordings verify)"
             )
         if prune:
-            result.pruned = catalog.prune(root, keep_days=cfg.keep, now=now)
+            try:
+                result.pruned = catalog.prune(root, keep_days=cfg.keep, now=now)
+            except OSError as exc:  # the backup itself is complete: say so, do not fail it
+                result.warnings.append(f"old backups could not all be deleted: {exc}")
     log.info("backup %s written: %s database at %s, %d rows, %d recording(s), %d bytes%s",
              final, manifest.database_kind, manifest.schema_revision, manifest.total_rows,
              manifest.recordings_rows, result.size_bytes, " with audio" if audio else "")

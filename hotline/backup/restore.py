@@ -161,7 +161,13 @@ def restore_backup(settings: Settings, path: Path, *, force: bool = False) -> Re
     _compare(manifest, restored, rows, verified.index, shown)
 
     replace = plan.conflicts if manifest.with_audio else []
-    copied = restore_files(path, store, plan.copy + replace)
+    try:
+        copied = restore_files(path, store, plan.copy + replace)
+    except OSError as exc:
+        raise BackupError(
+            f"the database was restored, but putting recording files back into {store.root} "
+            f"failed: {exc}; run the restore again with --force once that is fixed"
+        ) from exc
     return RestoreResult(
         backup=path, manifest=manifest, database=shown, table_rows=restored,
         head_revision=known[-1], files_restored=copied, files_in_place=len(plan.in_place),

@@ -120,3 +120,32 @@ def test_a_failing_daily_backup_is_logged_and_leaves_no_folder(
         engine.dispose()
     assert "daily backup failed" in caplog.text and "holds no tables" in caplog.text
     assert list(settings.backup.dir.iterdir()) == [settings.backup.dir / ".hotline-backup.lock"]
+
+
+def test_an_unusable_backup_dir_is_named(
+    sqlite_engine: Engine, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-dir").write_text("a file where the folder should be")
+    settings = make_settings(str(sqlite_engine.url),
+                             backup={"dir": tmp_path / "not-a-dir" / "backups"})
+    with pytest.raises(BackupError, match=r"backup\.dir .*not-a-dir/backups cannot be used"):
+        make_backup(settings, sqlite_engine)
+
+
+def test_an_unreachable_postgresql_is_a_clear_error(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from hotline.db.session import make_engine
+
+    url = "postgresql://hotline:s3cret-pw@127.0.0.1:1/hotline"
+    settings = make_settings(url)
+    engine = make_engine(url)
+    try:
+        with pytest.raises(BackupError, match=r"could not read the database postgresql://"
+                                              r"hotline:\*\*\*@127\.0\.0\.1:1/hotline: .*"
+                                              r"Connection refused") as caught:
+            make_backup(settings, engine)
+    finally:
+        engine.dispose()
+    assert "s3cret-pw" not in str(caught.value)
+    assert [p.name for p in settings.backup.dir.iterdir()] == [".hotline-backup.lock"]
