@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ami_bridge.service import Bridge
+from ami_bridge.service import Bridge, BridgeOptions
 from hotline.bus import EventBus
 from hotline.db.session import session_factory
 from hotline.settings import Settings
@@ -65,11 +65,15 @@ class Runtime:
         *,
         scheduler: bool | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        bridge_options: BridgeOptions | None = None,
     ) -> Runtime:
-        """Build every part; bad call flows or prompts raise here, before anything listens."""
+        """Build every part; bad call flows or prompts raise here, before anything listens.
+        ``bridge_options`` tunes the bridge (compressed-time runs shorten the wrap-up)."""
         bus = EventBus()
         sessions = session_factory(engine)
         bridge_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        if bridge_options is not None:
+            bridge_kwargs["options"] = bridge_options
         bridge = Bridge(settings, engine, bus, **bridge_kwargs)
         rec_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         recordings = RecordingService(settings, sessions, pbx=bridge.actions, **rec_kwargs)
@@ -127,9 +131,11 @@ class Runtime:
 
 def housekeeping_jobs(settings: Settings, engine: Engine) -> list[Callable[[Any], object]]:
     """Once-a-deployment jobs of other parts, run by the elected scheduler's APScheduler:
-    the daily complaint digest (rule 7.9) and the recordings retention purge."""
+    the daily complaint digest (rule 7.9), the recordings retention purge and the daily
+    backup (rule 9.1)."""
     from apscheduler.triggers.cron import CronTrigger
 
+    from hotline.backup.job import add_backup_job
     from hotline.reports.digest_job import add_digest_job
     from recordings.retention import daily_purge
 
@@ -145,7 +151,13 @@ def housekeeping_jobs(settings: Settings, engine: Engine) -> list[Callable[[Any]
             replace_existing=True, jobstore="memory", coalesce=True, misfire_grace_time=3600,
         )
 
-    return [digest, purge]
+    def backup(sched: Any) -> object:
+        return add_backup_job(sched, engine, settings, jobstore="memory")
+
+    jobs: list[Callable[[Any], object]] = [digest, purge]
+    if settings.backup.enabled:
+        jobs.append(backup)
+    return jobs
 
 
 def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) -> Any:

@@ -359,6 +359,36 @@ class ReportSettings(_Section):
         return value.strftime("%H:%M")
 
 
+class BackupSettings(_Section):
+    """Daily backups of the database and the recordings index (rules 9.1-9.3).
+
+    Rule 9.1 wants the copies on a different machine: point ``dir`` at storage that is not
+    the database's disk (a mounted share of another host, a second disk).
+    """
+
+    # The elected scheduler makes one backup a day at ``at`` (local time) when enabled.
+    enabled: bool = True
+    dir: Path = Path("var/backups")
+    # Backups older than this many days are deleted after the next successful one; with the
+    # daily schedule that keeps the last ``keep`` backups. The newest is never deleted.
+    keep: Annotated[int, Field(ge=1, le=3650)] = 15
+    at: Clock = dt.time(2, 30)
+    # Also copy the kept recordings' audio files (not only their index and checksums).
+    with_audio: bool = False
+    # Where pg_dump, pg_restore and psql are; default: the newest /usr/lib/postgresql/*/bin,
+    # then PATH. Their major version must be at least the server's.
+    pg_bin_dir: Path | None = None
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> dt.time:
+        return _parse_clock(value)
+
+    @field_serializer("at")
+    def _show_clock(self, value: dt.time) -> str:
+        return value.strftime("%H:%M")
+
+
 class Settings(BaseSettings):
     """Everything hotline can be told; see README's configuration section."""
 
@@ -385,6 +415,7 @@ class Settings(BaseSettings):
     ivr: IvrSettings = IvrSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     reports: ReportSettings = ReportSettings()
+    backup: BackupSettings = BackupSettings()
 
     @field_validator("timezone")
     @classmethod

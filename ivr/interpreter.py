@@ -26,6 +26,7 @@ from hotline.domain.events import call_key as make_call_key
 from hotline.domain.phone import try_normalize_phone
 from hotline.domain.ports import AgentOffer, AgentRouter
 from hotline.domain.ring import RingPolicy
+from hotline.domain.spool import spool_file_name
 from ivr.channel import AgiChannel, AgiHangup
 from ivr.flows.schema import (
     AnswerNode,
@@ -260,18 +261,31 @@ class FlowRun:
             self._roles = frozenset(node.roles)
         return node.listed or node.next
 
+    def _spool_path(self) -> Path:
+        """``<pbx>-<linkedid>-<uniqueid>.wav`` (hotline.domain.spool): the name alone tells the
+        recordings service whose file it is after a restart, so an unflagged call's file is
+        still deleted and a flagged one still kept. The caller's uniqueid is the linkedid.
+        (One name serves both kinds: a call is recorded whole or bridged, never both.)"""
+        try:
+            name = spool_file_name(self.svc.pbx, self.uniqueid, self.uniqueid)
+        except ValueError:
+            # Not an Asterisk id (asterisk.conf systemname prefixes it): still recorded, but only
+            # the live RecordingStarted event ties the file to its call.
+            log.warning("%s: uniqueid is not epoch.sequence; spool file named after it only",
+                        self.uniqueid)
+            name = f"{self.uniqueid}.wav"
+        return self.svc.spool_dir / name
+
     async def _record_whole(self) -> None:
         if self._recording_whole:
             return
-        path = self.svc.spool_dir / f"{self.uniqueid}-call.wav"
-        await self.ch.exec_checked("MixMonitor", str(path))
+        await self.ch.exec_checked("MixMonitor", str(self._spool_path()))
         self._recording_whole = True
 
     async def _record_bridged(self) -> None:
         if self._recording_whole or self._recording_bridged:
             return
-        path = self.svc.spool_dir / f"{self.uniqueid}.wav"
-        await self.ch.exec_checked("MixMonitor", f"{path},b")
+        await self.ch.exec_checked("MixMonitor", f"{self._spool_path()},b")
         self._recording_bridged = True
 
     # -- routing to agents ------------------------------------------------------------------

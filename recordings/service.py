@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from hotline.domain.events import (
     RecordingStarted,
 )
 from hotline.domain.ports import PbxActions
-from hotline.domain.spool import parse_spool_file_name
+from hotline.domain.spool import SpoolName, parse_spool_file_name
 from hotline.settings import Settings
 from recordings import pbx_steps
 from recordings.access import Actor, actor_for_user
@@ -87,6 +88,23 @@ class SweepReport:
     stored: list[int] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+
+
+# Tracked calls (or spool files) a sweep handles before it lets the event loop run others.
+YIELD_EVERY = 256
+SpoolEntry = tuple[Path, SpoolName | None]
+
+
+def _unlink_existing(paths: list[Path]) -> list[str]:
+    """Delete the files that exist; their names (blocking: run it in a thread)."""
+    deleted = []
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        deleted.append(path.name)
+    return deleted
 
 
 class RecordingService:
@@ -420,11 +438,18 @@ class RecordingService:
         return last_id
 
     async def sweep(self, now: dt.datetime | None = None) -> SweepReport:
-        """Store what is flagged, delete what is due, adopt files of calls not followed."""
+        """Store what is flagged, delete what is due, adopt files of calls not followed.
+
+        A busy hour leaves thousands of files in the spool (every answered call's, kept for
+        the grace period): the listing runs in a worker thread and each file is matched to its
+        call in one pass, so a sweep never holds the event loop that times the rings."""
         now = now or self.clock()
         report = SweepReport()
-        self._adopt_spool_files()
-        for call in self.calls.all():
+        listing = await asyncio.to_thread(self._spool_listing)
+        await self._adopt_spool_files(listing)
+        for n, call in enumerate(self.calls.all(), 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let ring timers and AMI reads run between batches
             if call.ended_at is None:
                 continue
             async with call.lock:
@@ -438,33 +463,43 @@ class RecordingService:
                 if now < call.ended_at + self._grace:
                     continue
                 if not call.flagged:
-                    for path in call.spool_files:
-                        if path.exists():
-                            path.unlink()
-                            report.deleted.append(path.name)
+                    report.deleted.extend(
+                        await asyncio.to_thread(_unlink_existing, sorted(call.spool_files)))
                 if call.stored or not call.flagged:
                     self.calls.forget(call.call_key)
-        await self._sweep_orphans(now, report)
+        await self._sweep_orphans(now, report, listing)
         return report
 
-    def _adopt_spool_files(self) -> None:
+    async def _adopt_spool_files(self, listing: list[SpoolEntry]) -> None:
         """Files named for a tracked call belong to it, whether or not RecordingStarted came."""
-        for path in self._spool_listing():
-            parsed = parse_spool_file_name(path.name)
+        for n, (path, parsed) in enumerate(listing, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             if parsed is not None and (call := self.calls.get(parsed.call_key)) is not None:
                 call.spool_files.add(path)
 
-    def _spool_listing(self) -> list[Path]:
+    def _spool_listing(self) -> list[SpoolEntry]:
+        """Regular files directly in the spool with the call each name gives (blocking: run it
+        in a thread; the paths' hashes are computed there too). A symlink is never followed:
+        deleting through it could remove a file outside the spool."""
         if not self.spool.is_dir():
             return []
-        return sorted(p.resolve() for p in self.spool.iterdir() if p.is_file())
+        with os.scandir(self.spool) as entries:
+            paths = sorted(self.spool / e.name for e in entries
+                           if e.is_file(follow_symlinks=False))
+        for path in paths:
+            hash(path)  # pathlib caches it: the sweep's set lookups stay cheap on the loop
+        return [(path, parse_spool_file_name(path.name)) for path in paths]
 
-    async def _sweep_orphans(self, now: dt.datetime, report: SweepReport) -> None:
+    async def _sweep_orphans(self, now: dt.datetime, report: SweepReport,
+                             listing: list[SpoolEntry]) -> None:
         stale_after = (self._grace + dt.timedelta(minutes=1)).total_seconds()
-        for path in self._spool_listing():
-            if self.calls.owner_of(path) is not None:
+        owned = {path for call in self.calls.all() for path in call.spool_files}
+        for n, (path, parsed) in enumerate(listing, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if path in owned:
                 continue
-            parsed = parse_spool_file_name(path.name)
             if parsed is None:
                 if path.name not in self._warned_names:
                     self._warned_names.add(path.name)

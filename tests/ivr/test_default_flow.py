@@ -3,10 +3,13 @@ Asterisk's replies from the captures and ring time compressed to P = 0.5 s."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hotline.domain.enums import Role
 from hotline.domain.ring import RingPolicy
+from hotline.domain.spool import parse_spool_file_name
 from tests.ivr.asterisk import ScriptedAsterisk
 from tests.ivr.conftest import (
     CALLER_E164,
@@ -56,6 +59,10 @@ async def test_menu_choice_sets_category_and_dials_an_agent(start_ivr: StartIvr)
     # the bridged part is recorded into the spool, then the agent is dialled for 5P+1 s
     mix = call.first("EXEC MixMonitor")
     assert mix.line.endswith(".wav,b")
+    # named so that the recordings service knows the call from the name alone (restarts)
+    name = Path(mix.line.removeprefix("EXEC MixMonitor ").removesuffix(",b")).name
+    assert name == "pbx1-1795390124.68-1795390124.68.wav"
+    assert parse_spool_file_name(name).call_key == "pbx1:1795390124.68"
     assert call.first("EXEC Dial").line == "EXEC Dial PJSIP/1001,4"
     assert call.index("EXEC MixMonitor") < call.index("EXEC Dial")
     assert call.index("SET VARIABLE HOTLINE_CATEGORY") < call.index("EXEC Dial")
@@ -204,7 +211,9 @@ async def test_blacklisted_caller_recorded_from_the_start_and_only_leaders(start
     # MixMonitor of the whole call (no b option) is the very next command after ANSWER
     answer = call.index("ANSWER")
     assert call.commands[answer + 1].line.startswith("EXEC MixMonitor")
-    assert call.commands[answer + 1].line.endswith("-call.wav")
+    whole = call.commands[answer + 1].line.removeprefix("EXEC MixMonitor ")
+    assert "," not in whole  # no b option: the whole call
+    assert parse_spool_file_name(Path(whole).name).call_key == "pbx1:1795390124.68"
     assert call.variables["HOTLINE_BLACKLISTED"] == "1"
     # the greeting is still the first prompt
     assert call.played()[0] == "greeting"

@@ -236,3 +236,46 @@ async def test_refuses_spool_paths_outside_the_spool(service: RecordingService, 
     call.clock.advance(minutes=11)
     await service.sweep()
     assert outside.exists()
+
+
+async def test_a_symlink_in_the_spool_is_never_followed(service: RecordingService, clock,
+                                                        tmp_path) -> None:
+    """Only regular files in the spool are hotline's: a link named like a spool file, pointing
+    elsewhere, is left alone, and so is what it points to."""
+    import os
+
+    from hotline.domain.spool import spool_file_name
+
+    target = write_wav(tmp_path / "elsewhere" / spool_file_name("pbx1", "1.1", "1.1"), 1)
+    link = service.spool / spool_file_name("pbx1", "1795390253.99", "1795390253.99")
+    service.spool.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    old = clock().timestamp() - 60 * 60
+    os.utime(target, (old, old))
+    clock.advance(minutes=30)
+    report = await service.sweep()
+    assert report.deleted == []
+    assert target.exists() and link.is_symlink()
+
+
+async def test_a_busy_spool_is_swept_in_one_pass(service: RecordingService, new_call,
+                                                clock, monkeypatch) -> None:
+    """A busy hour's spool: every answered call's file is there until the grace period ends.
+    One sweep, yielding to the event loop as it goes, deletes exactly the unflagged files
+    that are due and keeps the others."""
+    import recordings.service
+
+    monkeypatch.setattr(recordings.service, "YIELD_EVERY", 16)  # yield often in a small test
+    calls = [new_call() for _ in range(60)]
+    for n, call in enumerate(calls):
+        await call.arrive()
+        await call.answer()
+        call.talk(1)
+        await call.end()
+        if n == 29:
+            clock.advance(minutes=6)  # the first half ended 6 minutes before the second
+    clock.advance(minutes=5)  # first half: 11 min ago, past the 10 min grace; second: 5 min
+    report = await service.sweep()
+    assert sorted(report.deleted) == sorted(c.spool_file.name for c in calls[:30])
+    assert all(c.spool_file.exists() for c in calls[30:])
+    assert all(service.calls.get(c.key) is None for c in calls[:30])
