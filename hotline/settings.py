@@ -90,7 +90,9 @@ class AmiSettings(_Section):
     host: str = "127.0.0.1"
     port: Port = 5038
     username: str = "hotline"
-    secret: SecretStr = SecretStr("hotline")
+    # Not the word "hotline": every secret is scrubbed from the logs, and a secret that is also
+    # the product's name would blank out half of every log line.
+    secret: SecretStr = SecretStr("hotline-ami-secret")
     # A Ping unanswered for ping_timeout seconds marks the link dead.
     ping_interval: PositiveSeconds = 5.0
     ping_timeout: PositiveSeconds = 3.0
