@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from hotline.settings import Settings
 from pbxsim.behaviours import AgentBehaviour, AgentSpec, CallerBehaviour, CallerSpec
 from pbxsim.config import SimConfig
 from tests.pbxsim.helpers import SPEED, Ami, running
@@ -123,7 +124,7 @@ async def test_simulate_without_a_scenario_serves_until_interrupted(tmp_path: Pa
         line = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
         assert "AMI on " in line, line
         port = int(line.split("AMI on ")[1].split(",")[0].rsplit(":", 1)[1])
-        ami = await Ami.connect(port, secret="hotline")  # hotline's default ami.secret
+X
         assert (await ami.action("Ping"))["Ping"] == "Pong"
         await ami.close()
         proc.send_signal(signal.SIGINT)
