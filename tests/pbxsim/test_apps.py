@@ -124,7 +124,7 @@ async def test_simulate_without_a_scenario_serves_until_interrupted(tmp_path: Pa
         line = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
         assert "AMI on " in line, line
         port = int(line.split("AMI on ")[1].split(",")[0].rsplit(":", 1)[1])
-X
+        ami = await Ami.connect(port, secret=Settings().ami.secret.get_secret_value())
         assert (await ami.action("Ping"))["Ping"] == "Pong"
         await ami.close()
         proc.send_signal(signal.SIGINT)
