@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from hotline.domain.events import call_key as make_call_key
 from hotline.domain.phone import try_normalize_phone
 from hotline.domain.ports import AgentOffer, AgentRouter
 from hotline.domain.ring import RingPolicy
+from hotline.domain.spool import spool_file_name
 from ivr.channel import AgiChannel, AgiHangup
 from ivr.flows.schema import (
     AnswerNode,
@@ -260,18 +262,34 @@ class FlowRun:
             self._roles = frozenset(node.roles)
         return node.listed or node.next
 
+    def _spool_path(self) -> Path:
+        """Where MixMonitor writes this channel: the spool file name tells the recordings
+        service which call it belongs to (hotline.domain.spool), even after a restart. The
+        caller's channel is the first of its call, so its uniqueid is the call's linkedid."""
+        try:
+            name = spool_file_name(self.svc.pbx, self.uniqueid, self.uniqueid)
+        except ValueError as exc:
+            # Not an Asterisk uniqueid: recorded all the same, but recordings will not adopt it.
+            log.error("%s: %s; recording under a name the recordings service will not manage",
+                      self.uniqueid, exc)
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", self.uniqueid) + ".wav"
+        return self.svc.spool_dir / name
+
     async def _record_whole(self) -> None:
         if self._recording_whole:
             return
-        path = self.svc.spool_dir / f"{self.uniqueid}-call.wav"
-        await self.ch.exec_checked("MixMonitor", str(path))
+        options = ""
+        if self._recording_bridged:
+            # One file per channel: stop the bridged-only recording and go on in the same file.
+            await self.ch.exec_checked("StopMixMonitor")
+            options = ",a"
+        await self.ch.exec_checked("MixMonitor", f"{self._spool_path()}{options}")
         self._recording_whole = True
 
     async def _record_bridged(self) -> None:
         if self._recording_whole or self._recording_bridged:
             return
-        path = self.svc.spool_dir / f"{self.uniqueid}.wav"
-        await self.ch.exec_checked("MixMonitor", f"{path},b")
+        await self.ch.exec_checked("MixMonitor", f"{self._spool_path()},b")
         self._recording_bridged = True
 
     # -- routing to agents ------------------------------------------------------------------
@@ -415,14 +433,14 @@ class FlowRun:
         if self.svc.store is None:
             log.error("%s: no callback: the IVR has no database", self.uniqueid)
             return None
-        due = self.svc.calendar.next_open(self.svc.clock())
-        request = CallbackRequest(self.caller, self.call_key, self.svc.pbx, self.uniqueid, due)
+        request = CallbackRequest(self.caller, self.call_key, self.svc.pbx, self.uniqueid, self.svc.clock())
         try:
             result = await self.svc.store.request_callback(request)
         except Exception:
             log.exception("%s: storing the callback for %s failed", self.uniqueid, self.caller)
             return None
         self.outcome.callback_task_id = result.task_id
+        due = result.due_at.isoformat() if result.due_at else "?"
         log.info("%s: callback task %d for %s due %s%s", self.uniqueid, result.task_id, self.caller,
-                 due.isoformat(), "" if result.created else " (already requested on this call)")
+                 due, "" if result.created else " (already requested on this call)")
         return result.task_id
