@@ -209,8 +209,10 @@ class ServerStats:
     command_errors: int = 0
     crashes: int = 0
     # Seconds from accepting a connection to writing its first command, for the latest
-    # sessions: how long Asterisk's channel waits on hotline before anything happens.
+    # sessions: how long Asterisk's channel waits on hotline before anything happens; and the
+    # part of it spent waiting for Asterisk's environment block.
     first_command_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    environment_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class FastAgiServer:
@@ -284,6 +286,7 @@ class FastAgiServer:
             log.warning("FastAGI connection from %s sent no complete environment in %.1f s", peer, self.env_timeout)
             await _close(writer)
             return
+        environment_read = asyncio.get_running_loop().time()
         handler = self.app.resolve(env)
         if handler is None:
             self.stats.unrouted += 1
@@ -314,6 +317,7 @@ class FastAgiServer:
             self.stats.active -= 1
             if channel.first_command_at is not None:
                 self.stats.first_command_seconds.append(channel.first_command_at - accepted)
+                self.stats.environment_seconds.append(environment_read - accepted)
             await channel.close()
 
 
