@@ -193,7 +193,7 @@ async def test_business_hours_follow_the_chinese_calendar(
     """With every part's clock on a given day: on a public holiday the caller hears the
     hours notice and the callback offer, and an accepted offer is due on the next working
     morning; on an adjusted working Saturday the hotline is open and agents take calls."""
-    accepts, declines, leaves = "13800000301", "13800000302", "13800000303"
+    accepts, declines, leaves, leaves_offer = "13800000301", "13800000302", "13800000303", "13800000304"
     agents = {"1001": AgentBehaviour(answer_on_ring=2, talk_time=3)}
     async with running_stack(tmp_path, sqlite_engine, str(sqlite_engine.url), sounds, agents,
                              clock=clock_from(moment), hours=REAL_HOURS) as stack:
@@ -204,6 +204,8 @@ async def test_business_hours_follow_the_chinese_calendar(
                 accepts: CallerBehaviour(digits=["1"]),
                 declines: CallerBehaviour(),
                 leaves: CallerBehaviour(hangup_after_answer=8),  # during the hours notice (9 s)
+                # while the offer waits for a key (it started ~13 s after the answer)
+                leaves_offer: CallerBehaviour(hangup_after_answer=25),
             })
     rows = stored_calls(sqlite_engine)
     for truth in truths.values():
@@ -221,10 +223,11 @@ async def test_business_hours_follow_the_chinese_calendar(
         assert prompts(truths[accepts]) == [*notice, "callback_confirm", "closing"]
         assert prompts(truths[declines]) == [*notice, "closing"]
         assert prompts(truths[leaves]) == ["greeting", "hours_notice"]
+        assert prompts(truths[leaves_offer]) == notice
         assert all(t["offers"] == [] for t in truths.values())
         assert rows[e164(accepts)].disposition == "callback_requested"
         assert rows[e164(declines)].disposition == "ivr_only"
-        assert rows[e164(leaves)].disposition == "abandoned"
+        assert rows[e164(leaves)].disposition == rows[e164(leaves_offer)].disposition == "abandoned"
         [task] = stored_tasks(sqlite_engine)
         assert (task.type, task.phone) == (TaskType.REQUESTED, e164(accepts))
         # National Day week: the next calling window opens on Thursday 8 October at 08:00
