@@ -178,61 +178,70 @@ async def test_silence_and_a_hang_up_in_every_node(
     assert (ivr_stats.crashes, ivr_stats.command_errors) == (0, 0)
 
 
+NOTICE = ["greeting", "hours_notice", "after_hours_callback_offer"]
+
+
 @pytest.mark.parametrize(
-    ("moment", "is_open"),
+    ("moment", "callback_due", "every_way_out"),
     [
-        (dt.datetime(2026, 10, 1, 10, 0, tzinfo=SHANGHAI), False),  # National Day
-        (dt.datetime(2026, 2, 14, 10, 0, tzinfo=SHANGHAI), True),  # 调休: a working Saturday
+        # National Day week: closed; the next calling window opens on Thursday 8 October
+        (dt.datetime(2026, 10, 1, 10, 0, tzinfo=SHANGHAI),
+         dt.datetime(2026, 10, 8, 8, 0, tzinfo=SHANGHAI), True),
+        # 调休: Saturday 14 February 2026 is a working day: open in business hours
+        (dt.datetime(2026, 2, 14, 10, 0, tzinfo=SHANGHAI), None, False),
+        # ... and closed after them; the Spring Festival follows, so the callback waits for
+        # Tuesday 24 February
+        (dt.datetime(2026, 2, 14, 21, 0, tzinfo=SHANGHAI),
+         dt.datetime(2026, 2, 24, 8, 0, tzinfo=SHANGHAI), False),
     ],
-    ids=["national-day", "adjusted-working-saturday"],
+    ids=["national-day", "adjusted-working-saturday", "adjusted-working-saturday-evening"],
 )
 async def test_business_hours_follow_the_chinese_calendar(
     tmp_path: Path, sqlite_engine: Engine, sounds: Path, caplog: pytest.LogCaptureFixture,
-    moment: dt.datetime, is_open: bool,
+    moment: dt.datetime, callback_due: dt.datetime | None, every_way_out: bool,
 ) -> None:
-    """With every part's clock on a given day: on a public holiday the caller hears the
-    hours notice and the callback offer, and an accepted offer is due on the next working
-    morning; on an adjusted working Saturday the hotline is open and agents take calls."""
-    accepts, declines, leaves, leaves_offer = "13800000301", "13800000302", "13800000303", "13800000304"
+    """With every part's clock on a given day: when closed, the caller hears the hours notice
+    and the callback offer, and an accepted offer is due when the next calling window opens;
+    on an adjusted working Saturday in business hours the hotline is open and agents answer."""
+    accepts, declines, leaves, leaves_offer = (f"138000003{i:02d}" for i in range(4))
     agents = {"1001": AgentBehaviour(answer_on_ring=2, talk_time=3)}
+    callers = {accepts: CallerBehaviour(digits=["1"])}
+    if every_way_out:  # the other ways to leave an after-hours call (one closed day is enough)
+        callers |= {
+            declines: CallerBehaviour(),
+            leaves: CallerBehaviour(hangup_after_answer=8),  # during the hours notice (9 s)
+            # while the offer waits for a key (it started ~13 s after the answer)
+            leaves_offer: CallerBehaviour(hangup_after_answer=25),
+        }
     async with running_stack(tmp_path, sqlite_engine, str(sqlite_engine.url), sounds, agents,
                              clock=clock_from(moment), hours=REAL_HOURS) as stack:
-        if is_open:
-            truths = await place_all(stack, {accepts: CallerBehaviour(digits=["1"])})
-        else:
-            truths = await place_all(stack, {
-                accepts: CallerBehaviour(digits=["1"]),
-                declines: CallerBehaviour(),
-                leaves: CallerBehaviour(hangup_after_answer=8),  # during the hours notice (9 s)
-                # while the offer waits for a key (it started ~13 s after the answer)
-                leaves_offer: CallerBehaviour(hangup_after_answer=25),
-            })
+        truths = await place_all(stack, callers)
     rows = stored_calls(sqlite_engine)
     for truth in truths.values():
         assert_answered_by_the_rules(truth)
     # the bridge dates the calls by the same clock: they happened on that day
     assert {r.arrived_at.astimezone(SHANGHAI).date() for r in rows.values()} == {moment.date()}
 
-    if is_open:
+    if callback_due is None:
         assert prompts(truths[accepts]) == ["greeting", "main_menu"]
         assert truths[accepts]["answered_by"] == "1001"
         assert (rows[e164(accepts)].category, rows[e164(accepts)].disposition) == ("inquiry", "answered")
         assert stored_tasks(sqlite_engine) == []
-    else:
-        notice = ["greeting", "hours_notice", "after_hours_callback_offer"]
-        assert prompts(truths[accepts]) == [*notice, "callback_confirm", "closing"]
-        assert prompts(truths[declines]) == [*notice, "closing"]
+        assert errors_logged(caplog) == []
+        return
+    assert prompts(truths[accepts]) == [*NOTICE, "callback_confirm", "closing"]
+    assert all(t["offers"] == [] for t in truths.values())
+    assert rows[e164(accepts)].disposition == "callback_requested"
+    [task] = stored_tasks(sqlite_engine)
+    assert (task.type, task.phone) == (TaskType.REQUESTED, e164(accepts))
+    assert task.due_at == callback_due
+    assert task.deadline_at == callback_due.replace(hour=12)  # the rest period starts
+    if every_way_out:
+        assert prompts(truths[declines]) == [*NOTICE, "closing"]
         assert prompts(truths[leaves]) == ["greeting", "hours_notice"]
-        assert prompts(truths[leaves_offer]) == notice
-        assert all(t["offers"] == [] for t in truths.values())
-        assert rows[e164(accepts)].disposition == "callback_requested"
+        assert prompts(truths[leaves_offer]) == NOTICE
         assert rows[e164(declines)].disposition == "ivr_only"
         assert rows[e164(leaves)].disposition == rows[e164(leaves_offer)].disposition == "abandoned"
-        [task] = stored_tasks(sqlite_engine)
-        assert (task.type, task.phone) == (TaskType.REQUESTED, e164(accepts))
-        # National Day week: the next calling window opens on Thursday 8 October at 08:00
-        assert task.due_at == dt.datetime(2026, 10, 8, 8, 0, tzinfo=SHANGHAI)
-        assert task.deadline_at == dt.datetime(2026, 10, 8, 12, 0, tzinfo=SHANGHAI)
     assert errors_logged(caplog) == []
 
 
