@@ -4,8 +4,9 @@ run by the FastAGI server and, in the same run, by a classic AGI process per cal
     .venv/bin/python bench/bench_ivr.py [--calls 200] [--classic-calls 50] [--speed 10] [--arrival-ms 5]
 
 Both runs place the same calls on the PBX simulator (this process, playing Asterisk): the
-callers dial the hotline number one every 5 ms (all in progress at once), hear ringing to ring 3, the greeting and the menu,
-press 4 ("call me back"), hear the confirmation and the closing line, and the IVR stores a
+callers dial the hotline number one every 5 ms (all in progress at once), hear ringing to
+ring 3, the greeting and the menu, press 4 ("call me back"), hear the confirmation and the
+closing line, and the IVR stores a
 ``requested`` callback task (SQLite) and hangs up. Nothing but the transport differs:
 
 * FastAGI: ``deploy/asterisk/extensions.conf`` (``AGI(agi://.../inbound)``) to hotline's FastAGI
