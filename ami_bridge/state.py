@@ -875,7 +875,9 @@ class CallTracker:
             # waited for an agent and nobody answered
             return CallDisposition.ABANDONED if party_left else CallDisposition.MISSED
         if call.answered_at is not None:
-            return CallDisposition.IVR_ONLY
+            # Served by the IVR alone when the IVR (or the dialplan) ended it; a caller who
+            # hung up on the IVR gave up before reaching anyone.
+            return CallDisposition.ABANDONED if party_left else CallDisposition.IVR_ONLY
         return CallDisposition.ABANDONED if party_left else CallDisposition.MISSED
 
     def _end_reason(self, call: Call, lost: bool) -> str:

@@ -35,7 +35,7 @@ from hotline.bus import EventBus
 from hotline.db.session import session_factory
 from hotline.settings import Settings
 from ivr.server import FastAgiServer
-from ivr.service import build_ivr
+from ivr.service import IvrData, build_ivr
 from ivr.store import SqlCallStore
 from recordings.service import RecordingService
 from scheduler.service import OutboundScheduler
@@ -66,9 +66,13 @@ class Runtime:
         scheduler: bool | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         bridge_options: BridgeOptions | None = None,
+        ivr_data: IvrData | None = None,
     ) -> Runtime:
         """Build every part; bad call flows or prompts raise here, before anything listens.
-        ``bridge_options`` tunes the bridge (compressed-time runs shorten the wrap-up)."""
+
+        ``clock`` is the time every part decides by (business hours, calling windows, the
+        times stored); ``bridge_options`` tunes the bridge (compressed-time runs shorten the
+        wrap-up); ``ivr_data``: flows and prompts already loaded and checked."""
         bus = EventBus()
         sessions = session_factory(engine)
         bridge_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
@@ -78,7 +82,10 @@ class Runtime:
         rec_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         recordings = RecordingService(settings, sessions, pbx=bridge.actions, **rec_kwargs)
         recordings.subscribe(bus)
-        ivr = build_ivr(settings, router=bridge.router, store=SqlCallStore(sessions), clock=clock)
+        ivr = build_ivr(
+            settings, router=bridge.router, store=SqlCallStore(sessions, settings), clock=clock,
+            data=ivr_data,
+        )
         outbound: OutboundScheduler | None = None
         if settings.scheduler.enabled if scheduler is None else scheduler:
             sched_kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
@@ -174,11 +181,13 @@ def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) 
     )
 
 
-async def run_forever(settings: Settings, engine: Engine, *, with_web: bool = True) -> None:
+async def run_forever(
+    settings: Settings, engine: Engine, *, with_web: bool = True, ivr_data: IvrData | None = None
+) -> None:
     """Run every part until SIGINT or SIGTERM, then stop cleanly."""
     import uvicorn
 
-    runtime = Runtime.build(settings, engine)
+    runtime = Runtime.build(settings, engine, ivr_data=ivr_data)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -210,5 +219,5 @@ async def run_forever(settings: Settings, engine: Engine, *, with_web: bool = Tr
         await runtime.stop()
 
 
-def serve(settings: Settings, engine: Engine) -> None:
-    asyncio.run(run_forever(settings, engine))
+def serve(settings: Settings, engine: Engine, *, ivr_data: IvrData | None = None) -> None:
+    asyncio.run(run_forever(settings, engine, ivr_data=ivr_data))

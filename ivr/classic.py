@@ -235,7 +235,7 @@ def run(route: str, config_file: str | None) -> int:
         return 1
     engine = engine_from_settings(settings)
     try:
-        return asyncio.run(_run_call(agi, route, settings, data, SqlCallStore(session_factory(engine))))
+        return asyncio.run(_run_call(agi, route, settings, data, SqlCallStore(session_factory(engine), settings)))
     finally:
         # The call is over; Asterisk's SIGHUP may still come (it follows the flow's own HANGUP)
         # and Python resets its handlers to the default (terminate) while shutting down.

@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,24 +263,27 @@ class FlowRun:
         return node.listed or node.next
 
     def _spool_path(self) -> Path:
-        """``<pbx>-<linkedid>-<uniqueid>.wav`` (hotline.domain.spool): the name alone tells the
-        recordings service whose file it is after a restart, so an unflagged call's file is
-        still deleted and a flagged one still kept. The caller's uniqueid is the linkedid.
-        (One name serves both kinds: a call is recorded whole or bridged, never both.)"""
+        """Where MixMonitor writes this channel: the spool file name tells the recordings
+        service which call it belongs to (hotline.domain.spool), even after a restart. The
+        caller's channel is the first of its call, so its uniqueid is the call's linkedid."""
         try:
             name = spool_file_name(self.svc.pbx, self.uniqueid, self.uniqueid)
-        except ValueError:
-            # Not an Asterisk id (asterisk.conf systemname prefixes it): still recorded, but only
-            # the live RecordingStarted event ties the file to its call.
-            log.warning("%s: uniqueid is not epoch.sequence; spool file named after it only",
-                        self.uniqueid)
-            name = f"{self.uniqueid}.wav"
+        except ValueError as exc:
+            # Not an Asterisk uniqueid: recorded all the same, but recordings will not adopt it.
+            log.error("%s: %s; recording under a name the recordings service will not manage",
+                      self.uniqueid, exc)
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", self.uniqueid) + ".wav"
         return self.svc.spool_dir / name
 
     async def _record_whole(self) -> None:
         if self._recording_whole:
             return
-        await self.ch.exec_checked("MixMonitor", str(self._spool_path()))
+        options = ""
+        if self._recording_bridged:
+            # One file per channel: stop the bridged-only recording and go on in the same file.
+            await self.ch.exec_checked("StopMixMonitor")
+            options = ",a"
+        await self.ch.exec_checked("MixMonitor", f"{self._spool_path()}{options}")
         self._recording_whole = True
 
     async def _record_bridged(self) -> None:
@@ -430,14 +434,14 @@ class FlowRun:
         if self.svc.store is None:
             log.error("%s: no callback: the IVR has no database", self.uniqueid)
             return None
-        due = self.svc.calendar.next_open(self.svc.clock())
-        request = CallbackRequest(self.caller, self.call_key, self.svc.pbx, self.uniqueid, due)
+        request = CallbackRequest(self.caller, self.call_key, self.svc.pbx, self.uniqueid, self.svc.clock())
         try:
             result = await self.svc.store.request_callback(request)
         except Exception:
             log.exception("%s: storing the callback for %s failed", self.uniqueid, self.caller)
             return None
         self.outcome.callback_task_id = result.task_id
+        due = result.due_at.isoformat() if result.due_at else "?"
         log.info("%s: callback task %d for %s due %s%s", self.uniqueid, result.task_id, self.caller,
-                 due.isoformat(), "" if result.created else " (already requested on this call)")
+                 due, "" if result.created else " (already requested on this call)")
         return result.task_id

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.channel import AgiChannel, AgiCommandError, AgiHangup
@@ -74,6 +75,7 @@ class FastAgiChannel(AgiChannel):
         self._writer = writer
         self._replies: asyncio.Queue[AgiReply | None] = asyncio.Queue()
         self._pending = 0
+        self.first_command_at: float | None = None  # loop time the first command was written
         self._lock = asyncio.Lock()
         self.closed = False
         self._read_task = asyncio.get_running_loop().create_task(
@@ -139,6 +141,8 @@ class FastAgiChannel(AgiChannel):
             if self.closed:
                 raise AgiHangup("connection closed")
             self._pending += 1
+            if self.first_command_at is None:
+                self.first_command_at = asyncio.get_running_loop().time()
             try:
                 self._writer.write(line.encode("utf-8") + b"\n")
                 await self._writer.drain()
@@ -204,6 +208,11 @@ class ServerStats:
     hangups: int = 0
     command_errors: int = 0
     crashes: int = 0
+    # Seconds from accepting a connection to writing its first command, for the latest
+    # sessions: how long Asterisk's channel waits on hotline before anything happens; and the
+    # part of it spent waiting for Asterisk's environment block.
+    first_command_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    environment_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class FastAgiServer:
@@ -255,11 +264,14 @@ class FastAgiServer:
         await self.stop()
 
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.get_running_loop().create_task(self._session(reader, writer))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._session(reader, writer, loop.time()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, accepted: float
+    ) -> None:
         self.stats.connections += 1
         peer = writer.get_extra_info("peername")
         try:
@@ -274,6 +286,7 @@ class FastAgiServer:
             log.warning("FastAGI connection from %s sent no complete environment in %.1f s", peer, self.env_timeout)
             await _close(writer)
             return
+        environment_read = asyncio.get_running_loop().time()
         handler = self.app.resolve(env)
         if handler is None:
             self.stats.unrouted += 1
@@ -302,6 +315,9 @@ class FastAgiServer:
             log.exception("%s: session failed", channel.label)
         finally:
             self.stats.active -= 1
+            if channel.first_command_at is not None:
+                self.stats.first_command_seconds.append(channel.first_command_at - accepted)
+                self.stats.environment_seconds.append(environment_read - accepted)
             await channel.close()
 
 

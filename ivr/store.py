@@ -1,5 +1,11 @@
 """What the IVR reads and writes in the database: the blacklist and requested callbacks.
 
+A callback request is stored the one way every outbound task is: the scheduler's
+:func:`scheduler.tasks.add_task`, with the task built by
+:func:`scheduler.tasks.requested_callback`, so its due time, deadline, calling window, retry
+limit and dedupe key are decided in one place for the IVR and for the scheduler's own sweep of
+``callback_requested`` calls.
+
 The flow interpreter runs on the event loop; each method here does its SQL in a worker thread
 (``asyncio.to_thread``) so a slow database never stalls other calls.
 """
@@ -12,11 +18,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.db.models import BlacklistEntry, Call, Customer, OutboundTask
-from hotline.domain.enums import CallingWindow, TaskStatus, TaskType
+from hotline.db.session import transaction
+from hotline.settings import Settings
+from scheduler.tasks import add_task, requested_callback
+from scheduler.windows import WindowPolicy
 
 
 @dataclass(frozen=True)
@@ -25,13 +33,14 @@ class CallbackRequest:
     call_key: str  # "<pbx>:<linkedid>", one callback per call
     pbx: str
     linkedid: str
-    due_at: dt.datetime
+    asked_at: dt.datetime  # when the caller asked (the IVR's clock)
 
 
 @dataclass(frozen=True)
 class CallbackResult:
     task_id: int
     created: bool  # False: this call had already requested one
+    due_at: dt.datetime | None = None  # when the task may first be dialled
 
 
 class CallStore(Protocol):
@@ -40,15 +49,13 @@ class CallStore(Protocol):
     async def request_callback(self, request: CallbackRequest) -> CallbackResult: ...
 
 
-def callback_dedupe_key(call_key: str) -> str:
-    return f"requested:{call_key}"
-
-
 class SqlCallStore:
     """:class:`CallStore` on the hotline database (SQLite or PostgreSQL)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         self.sessions = sessions
+        self.settings = settings
+        self.policy = WindowPolicy(settings)
 
     async def is_blacklisted(self, phone: str) -> bool:
         return await asyncio.to_thread(self._is_blacklisted, phone)
@@ -61,37 +68,23 @@ class SqlCallStore:
             found = session.scalar(select(BlacklistEntry.id).where(BlacklistEntry.phone == phone))
             return found is not None
 
-    def _existing(self, session: Session, key: str) -> int | None:
-        return session.scalar(select(OutboundTask.id).where(OutboundTask.dedupe_key == key))
-
     def _request_callback(self, request: CallbackRequest) -> CallbackResult:
-        key = callback_dedupe_key(request.call_key)
-        with self.sessions() as session:
-            existing = self._existing(session, key)
-            if existing is not None:
-                return CallbackResult(existing, created=False)
+        with transaction(self.sessions) as session:
             customer_id = session.scalar(select(Customer.id).where(Customer.phone == request.phone))
+            # The bridge has usually stored the call by now; if not, the task goes without it.
             call_id = session.scalar(
                 select(Call.id).where(Call.pbx == request.pbx, Call.linkedid == request.linkedid)
             )
-            task = OutboundTask(
-                type=TaskType.REQUESTED,
-                phone=request.phone,
-                customer_id=customer_id,
-                call_id=call_id,
-                due_at=request.due_at,
-                window=CallingWindow.WORKING_HOURS,
-                status=TaskStatus.PENDING,
-                dedupe_key=key,
+            spec = requested_callback(
+                self.policy, phone=request.phone, pbx=request.pbx, linkedid=request.linkedid,
+                asked_at=request.asked_at, customer_id=customer_id, call_id=call_id,
             )
-            session.add(task)
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another writer stored the same call's callback between our read and write.
-                session.rollback()
-                existing = self._existing(session, key)
-                if existing is None:
-                    raise
-                return CallbackResult(existing, created=False)
-            return CallbackResult(task.id, created=True)
+            created = add_task(session, spec, self.settings, self.policy)
+            if created is not None:
+                return CallbackResult(created, created=True, due_at=spec.due_at)
+            # Asked before on this call (or the scheduler's sweep stored it first).
+            task = session.execute(
+                select(OutboundTask.id, OutboundTask.due_at)
+                .where(OutboundTask.dedupe_key == spec.dedupe_key)
+            ).one()
+            return CallbackResult(task.id, created=False, due_at=task.due_at)

@@ -2,7 +2,8 @@
 
 hotline's bridge, IVR and scheduler talk to it exactly as to Asterisk: the AMI on a TCP port
 (banner ``Asterisk Call Manager/11.0.0``), FastAGI connections to hotline's AGI server from
-``AGI()`` in the dialplan (``deploy/asterisk/extensions.conf`` by default). Its behaviour is
+``AGI()`` in the dialplan (``deploy/asterisk/extensions.conf`` by default), or a classic AGI
+process per call for ``AGI(script,...)`` (found in ``SimConfig.agi_dir``). Its behaviour is
 checked against transcripts of a real Asterisk 22 (``tests/pbxsim/test_conformance.py``).
 
 Python API (in-process, asyncio)::

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,8 +150,8 @@ class AgiSession:
         self.rng = random.Random(f"{chan.uniqueid}-agi")
 
     # ---- connection ------------------------------------------------------------------
-    async def run(self) -> int:
-        """Run the AGI; returns the application result (-1 when the channel hung up)."""
+    async def _connect(self) -> str | None:
+        """Open the connection; None when open, else the AGISTATUS the application ends with."""
         chan = self.chan
         parts = urlsplit(self.url)
         host = parts.hostname or "127.0.0.1"
@@ -163,15 +165,28 @@ class AgiSession:
             if self.url not in warned:
                 warned.add(self.url)
                 log.warning("AGI connect to %s failed (%s); AGISTATUS=FAILURE, the dialplan goes on", self.url, exc)
-            chan.set_var("AGISTATUS", "FAILURE")
+            return "FAILURE"
+        return None
+
+    async def _finished(self) -> bool:
+        """After the loop: False when the AGI failed on its own (a script's exit status)."""
+        return True
+
+    async def run(self) -> int:
+        """Run the AGI; returns the application result (-1 when the channel hung up)."""
+        chan = self.chan
+        refused = await self._connect()
+        if refused is not None:
+            chan.set_var("AGISTATUS", refused)
             if chan.call is not None:
-                chan.call.on_agi(self.url, "FAILURE")
+                chan.call.on_agi(self.url, refused)
             return 0
         chan.agi = self
         self._watch = chan.pbx.loop.create_task(self._watch_hangup())
         try:
             self._send_env()
             await self._loop()
+            ok = await self._finished()
         finally:
             if self._watch is not None:
                 self._watch.cancel()
@@ -184,7 +199,7 @@ class AgiSession:
         elif chan.hungup:
             status = "HANGUP"
         else:
-            status = "SUCCESS"
+            status = "SUCCESS" if ok else "FAILURE"
         if not chan.destroyed:
             chan.set_var("AGISTATUS", status)
         if chan.call is not None:
@@ -201,14 +216,18 @@ class AgiSession:
             transport = self.writer.transport
             transport.abort()
 
-    def _send_env(self) -> None:
-        chan = self.chan
-        parts = urlsplit(self.url)
+    def _env_head(self) -> list[tuple[str, str]]:
+        """The lines before ``agi_request`` (FastAGI: the network ones)."""
         path = self.url.split("://", 1)[-1]
         script = path.split("/", 1)[1] if "/" in path else ""
         env: list[tuple[str, str]] = [("agi_network", "yes")]
         if script:
             env.append(("agi_network_script", script))
+        return env
+
+    def _send_env(self) -> None:
+        chan = self.chan
+        env = self._env_head()
         env += [
             ("agi_request", self.url),
             ("agi_channel", chan.name),
@@ -232,7 +251,6 @@ class AgiSession:
             ("agi_threadid", str(140331800000000 + self.rng.randrange(10**7))),
         ]
         env += [(f"agi_arg_{i}", a) for i, a in enumerate(self.args, start=1)]
-        del parts
         self._write("".join(f"{k}: {v}\n" for k, v in env) + "\n")
 
     def _write(self, text: str) -> None:
@@ -261,7 +279,10 @@ class AgiSession:
         if self._notice_handle is not None:
             self._notice_handle.cancel()
         if self.chan.vars.get("AGISIGHUP", "yes").lower() != "no":
-            self._write("HANGUP\n")
+            self._notify_hangup()
+
+    def _notify_hangup(self) -> None:
+        self._write("HANGUP\n")
 
     @property
     def dead(self) -> bool:
@@ -738,19 +759,91 @@ class AgiSession:
         return SUCCESS
 
 
+class ProcessAgiSession(AgiSession):
+    """A classic AGI: the script runs as a process per call, AGI spoken on its stdin/stdout.
+
+    As res_agi's launch_script and run_agi do: a relative script name is looked up in the
+    AGI directory (``SimConfig.agi_dir``, Asterisk's astagidir); a missing file ends the
+    application with AGISTATUS=NOTFOUND. The process gets the PBX's environment plus
+    ``AST_AGI_DIR`` and ``AST_MONITOR_DIR`` (of res_agi's ``AST_*`` directories, the ones the
+    simulator has) and the script followed by the AGI() arguments as its argv. The
+    environment block has no network lines and starts with ``agi_request`` (the script as
+    written in the dialplan). A hang-up is told by SIGHUP (unless AGISIGHUP=no), never by a
+    ``HANGUP`` line; the channel then runs dead until the script closes its stdout, and the
+    PBX waits for the process: a non-zero exit status makes AGISTATUS=FAILURE.
+    """
+
+    def __init__(self, chan: Channel, script: str, args: list[str]) -> None:
+        super().__init__(chan, script, args)
+        self.process: asyncio.subprocess.Process | None = None
+
+    def _path(self) -> Path:
+        path = Path(self.url)
+        return path if path.is_absolute() else self.chan.pbx.config.agi_dir / path
+
+    async def _connect(self) -> str | None:
+        path = self._path()
+        if not path.exists():
+            log.warning("Failed to execute '%s': File does not exist.", path)
+            return "NOTFOUND"
+        config = self.chan.pbx.config
+        env = {**os.environ, "AST_AGI_DIR": str(config.agi_dir), "AST_MONITOR_DIR": str(config.record_dir)}
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                str(path), *self.args, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+            )
+        except OSError as exc:
+            # Asterisk's child writes "failure" when execv fails; the AGI ends as FAILURE.
+            log.warning("Failed to execute '%s': %s", path, exc.strerror or exc)
+            return "FAILURE"
+        self.reader, self.writer = self.process.stdout, self.process.stdin
+        return None
+
+    def _env_head(self) -> list[tuple[str, str]]:
+        return []
+
+    def _notify_hangup(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            try:
+                self.process.send_signal(signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+
+    async def _finished(self) -> bool:
+        assert self.process is not None
+        return await self.process.wait() == 0
+
+    def _close(self) -> None:
+        super()._close()
+        if self.process is not None and self.process.returncode is None:
+            # Asterisk's last word to a script still running when the AGI ends.
+            self._notify_hangup()
+
+    def abort(self) -> None:
+        """PBX restart: the script's pipes and the script go away."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+
+
 async def run_agi(chan: Channel, data: str) -> int:
-    """The AGI() application: ``agi://host[:port]/script[?query][,arg1,arg2...]``."""
+    """The AGI() application: ``agi://host[:port]/script[?query][,arg1,arg2...]`` (FastAGI)
+    or ``script[,arg1,arg2...]`` (a classic AGI process, see :class:`ProcessAgiSession`)."""
     from pbxsim.dialplan.expr import split_args
 
     parts = split_args(data)
     if not parts or not parts[0]:
         return -1
     url = parts[0].strip()
-    if not url.lower().startswith("agi://"):
-        log.warning("only FastAGI (agi://) is simulated, not %r", url)
+    lowered = url.lower()
+    if lowered.startswith("agi://"):
+        session: AgiSession = AgiSession(chan, url, parts[1:])
+    elif lowered.startswith(("hagi://", "agi:async")):
+        log.warning("%r: only FastAGI (agi://) and AGI processes are simulated", url)
         chan.set_var("AGISTATUS", "FAILURE")
         return 0
-    session = AgiSession(chan, url, parts[1:])
+    else:
+        session = ProcessAgiSession(chan, url, parts[1:])
     return await session.run()
 
 

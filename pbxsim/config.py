@@ -31,6 +31,7 @@ class SimConfig:
     dialplan_text: str | None = None
     record_dir: Path = Path("var/pbxsim/monitor")  # relative MixMonitor / RECORD FILE paths
     sounds_dir: Path | None = None  # relative sound names (Playback(hello-world))
+    agi_dir: Path = Path("/var/lib/asterisk/agi-bin")  # astagidir: AGI(script) without a path
     sound_durations: dict[str, float] = field(default_factory=dict)
     truth_log: Path | None = None
     ami_users: dict[str, str | AmiUser] = field(default_factory=lambda: {"hotline": "hotline"})

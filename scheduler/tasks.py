@@ -149,3 +149,38 @@ def add_task(
     ids = add_tasks(session, [spec], settings, policy)
     return ids[0] if ids else None
 
+
+def requested_dedupe_key(pbx: str, linkedid: str) -> str:
+    """One callback request per call, whoever stores it first."""
+    return f"requested:{pbx}:{linkedid}"
+
+
+def requested_callback(
+    policy: WindowPolicy,
+    *,
+    phone: str,
+    pbx: str,
+    linkedid: str,
+    asked_at: dt.datetime,
+    customer_id: int | None = None,
+    call_id: int | None = None,
+) -> TaskSpec:
+    """The task of a caller who asked to be called back (disposition ``callback_requested``):
+    any agent, due when the next calling window of its type opens (at once when it is open),
+    and to be dialled before that window closes.
+
+    Built here for both who store it: the IVR at the moment the caller asks, and the
+    ``requested`` rule's sweep of stored calls; they share the dedupe key, so the call gets one
+    task with one due time and deadline whichever comes first."""
+    window = policy.window_for(TaskType.REQUESTED)
+    opens, closes = policy.interval(asked_at, window)
+    return TaskSpec(
+        type=TaskType.REQUESTED,
+        phone=phone,
+        due_at=max(opens, asked_at),
+        deadline_at=closes,
+        dedupe_key=requested_dedupe_key(pbx, linkedid),
+        customer_id=customer_id,
+        call_id=call_id,
+    )
+

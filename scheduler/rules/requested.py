@@ -8,10 +8,10 @@ import datetime as dt
 from sqlalchemy import select
 
 from hotline.db.models import Call
-from hotline.domain.enums import CallDisposition, TaskType
+from hotline.domain.enums import CallDisposition
 from hotline.domain.phone import try_normalize_phone
 from scheduler.rules.base import RuleContext, RuleResult
-from scheduler.tasks import TaskSpec
+from scheduler.tasks import TaskSpec, requested_callback
 
 # Requests older than this are not swept any more (they were handled or reported long ago).
 SWEEP_BACK = dt.timedelta(days=7)
@@ -19,7 +19,6 @@ SWEEP_BACK = dt.timedelta(days=7)
 
 def run(ctx: RuleContext) -> RuleResult:
     result = RuleResult("requested")
-    window = ctx.policy.window_for(TaskType.REQUESTED)
     specs: list[TaskSpec] = []
     skipped = 0
     calls = ctx.session.execute(
@@ -33,16 +32,10 @@ def run(ctx: RuleContext) -> RuleResult:
         if phone is None:
             skipped += 1
             continue
-        asked_at = call.ended_at or call.arrived_at
-        _, window_end = ctx.policy.interval(asked_at, window)
         specs.append(
-            TaskSpec(
-                type=TaskType.REQUESTED,
-                phone=phone,
-                due_at=asked_at,
-                deadline_at=window_end,
-                dedupe_key=f"requested:{call.pbx}:{call.linkedid}",
-                customer_id=call.customer_id,
+            requested_callback(
+                ctx.policy, phone=phone, pbx=call.pbx, linkedid=call.linkedid,
+                asked_at=call.ended_at or call.arrived_at, customer_id=call.customer_id,
                 call_id=call.id,
             )
         )

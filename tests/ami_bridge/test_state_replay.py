@@ -140,9 +140,10 @@ def test_11_caller_hanging_up_in_the_ivr() -> None:
     t = tracker()
     events = replay(t, capture_events("11"))
     [end] = ended(events)
-    # the caller left at 5.623; the channel went away when the AGI server let go (9.125)
+    # the caller left at 5.623 (in the IVR, before reaching anyone: abandoned); the channel
+    # went away when the AGI server let go (9.125)
     assert (end.end_reason, end.disposition, end.hangup_cause, end.at) == (
-        "caller-hangup", "ivr_only", 0, at(9.125))
+        "caller-hangup", "abandoned", 0, at(9.125))
 
 
 def test_13_softphone_registration_and_unregistration() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,10 @@ async def running_stack(
     scheduler: bool = False,
     ready: bool = True,
     clock: Any = None,
+    roles: dict[str, str] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """``roles``: extension -> role of its user (default "agent"), e.g. {"2001": "team_leader"}."""
     agi_port = free_port()
     sim = PbxSimulator(SimConfig(
         ami_port=0,
@@ -109,7 +112,10 @@ async def running_stack(
         seed=7,
     ))
     await sim.start()
-    ids = add_agents(engine, agents)
+    ids: dict[str, int] = {}
+    roles = roles or {}
+    for role in dict.fromkeys(roles.get(ext, "agent") for ext in agents):
+        ids.update(add_agents(engine, [e for e in agents if roles.get(e, "agent") == role], role))
     for ext, behaviour in agents.items():
         sim.add_agent(AgentSpec(ext, behaviour))
     settings = stack_settings(tmp, db_url, ami_port=sim.ami_port, agi_port=agi_port,
@@ -161,3 +167,19 @@ async def web_server(stack: Stack) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)
+
+
+def clock_from(moment: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that reads ``moment`` now and runs on in real time: the whole hotline (hours,
+    calling windows, stored times) lives on that day while the calls really happen."""
+    start = time.monotonic()
+    origin = moment.astimezone(dt.UTC)
+    return lambda: origin + dt.timedelta(seconds=time.monotonic() - start)
+
+
+def add_blacklisted(engine: Engine, phone: str, reason: str = "malicious calls") -> None:
+    """Put an E.164 number on the blacklist."""
+    from hotline.db.models import BlacklistEntry
+
+    with transaction(session_factory(engine)) as s:
+        s.add(BlacklistEntry(phone=phone, reason=reason))

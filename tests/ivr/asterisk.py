@@ -298,7 +298,7 @@ class ScriptedAsterisk:
             return self._get_variable(line)
         if verb == "SET MUSIC":
             return "200 result=0"
-        if verb == "EXEC MIXMONITOR":
+        if verb in ("EXEC MIXMONITOR", "EXEC STOPMIXMONITOR"):
             return OK_EXEC
         if verb == "EXEC DIAL":
             outcome = self.dials.pop(0) if self.dials else "NOANSWER"

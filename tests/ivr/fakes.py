@@ -113,4 +113,4 @@ class MemoryStore:
             return CallbackResult(self.callbacks[request.call_key][0], created=False)
         task_id = len(self.callbacks) + 1
         self.callbacks[request.call_key] = (task_id, request)
-        return CallbackResult(task_id, created=True)
+        return CallbackResult(task_id, created=True, due_at=request.asked_at)

@@ -230,3 +230,25 @@ def test_answered_flow_may_not_answer_again(tmp_path: Path, catalogue: Catalogue
     text = GOOD.replace("start: ring", "answered: true\ngreeting: null\nstart: ring")
     problems = refuse(tmp_path, catalogue, text)
     assert problems == ["flow.yaml:7: node 'ring' answers a call that is already answered"]
+
+
+def test_serve_refuses_to_start_with_a_bad_flow(tmp_path: Path) -> None:
+    """``hotline serve`` checks the flows before touching anything: problems as FILE:LINE:
+    REASON, exit status 1, no database created, no port opened."""
+    flows_dir = tmp_path / "flows"
+    flows_dir.mkdir()
+    (flows_dir / "hotline.yaml").write_text(GOOD.replace("next: menu", "next: nowhere"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update({
+        "HOTLINE_IVR__PROMPTS_FILE": str(REPO / "callflows" / "prompts.yaml"),
+        "HOTLINE_IVR__FLOWS_DIR": str(flows_dir),
+        "HOTLINE_DATABASE__URL": f"sqlite:///{tmp_path / 'hotline.db'}",
+    })
+    run = subprocess.run([str(HOTLINE), "serve"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 1, run.stdout + run.stderr
+    lines = run.stderr.splitlines()
+    assert "flows/hotline.yaml:11: node 'greet': next goes to unknown node 'nowhere'" in lines
+    assert "not started: 1 problem(s) in 1 call flow or prompt file(s)" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "hotline.db").exists()

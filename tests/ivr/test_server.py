@@ -255,3 +255,22 @@ async def test_flow_bug_ends_only_that_call(start_ivr: StartIvr, tmp_path: Path,
     assert "the agent router failed" in caplog.text
     assert call.played()[-1] == "closing"
     assert server.stats.crashes == 0
+
+
+async def test_time_from_connection_to_first_command_is_measured(start_ivr: StartIvr) -> None:
+    """The server keeps, per session, how long the channel waited from the FastAGI connection
+    to the first command (EXEC Ringing): an Asterisk slow to send its environment counts."""
+    server = await start_ivr(router=FakeRouter([Seat(1, "1001"), Seat(2, "1002")]))
+    await ScriptedAsterisk(server.port, digits=["1"], dials=["ANSWER"]).run()
+    slow = ScriptedAsterisk(server.port, uniqueid="1795390201.1", digits=["1"], dials=["ANSWER"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    await asyncio.sleep(0.3)
+    writer.write(slow.env_block())
+    await slow.serve(reader, writer)
+    quick, late = server.stats.first_command_seconds
+    assert 0 < quick < 0.1
+    assert 0.3 <= late < 0.4
+    # of which waiting for the environment block: nearly all of the slow one's
+    quick_env, late_env = server.stats.environment_seconds
+    assert quick_env <= quick and 0.3 <= late_env <= late
+    assert slow.commands[0].line == "EXEC Ringing"

@@ -105,6 +105,7 @@ def test_requested_callback_is_due_in_the_next_calling_window(
         assert task.agent_id is None  # any agent
         assert task.window is CallingWindow.WORKING_HOURS
         # The next calling window is Tuesday 08:00-12:00: it must ring in there.
+        assert task.due_at == local(2026, 11, 24, 8, 0)
         assert task.deadline_at == local(2026, 11, 24, 12, 0)
         assert run_rule(s, settings, "requested", asked + dt.timedelta(minutes=6)) == []
 
