@@ -40,6 +40,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from hotline.domain.enums import CallingWindow, TaskType
+from hotline.domain.spool import PBX_NAME_PATTERN
 
 DEFAULT_CONFIG_FILE = "hotline.toml"
 _config_file: ContextVar[str | None] = ContextVar("hotline_config_file", default=None)
@@ -98,8 +99,9 @@ class AmiSettings(_Section):
     reconnect_min: PositiveSeconds = 0.5
     reconnect_max: PositiveSeconds = 30.0
     # Name of this Asterisk server; calls are unique per (pbx, linkedid) so that several
-    # bridges, one per Asterisk server, can share one database.
-    pbx_name: str = Field(default="pbx1", min_length=1, max_length=64)
+    # bridges, one per Asterisk server, can share one database. It is part of every call key
+    # ("pbx1:<linkedid>") and of every spool file name, hence the restricted characters.
+    pbx_name: str = Field(default="pbx1", min_length=1, max_length=64, pattern=PBX_NAME_PATTERN)
 
 
 class AgiSettings(_Section):

@@ -26,6 +26,7 @@ from hotline.domain.events import call_key as make_call_key
 from hotline.domain.phone import try_normalize_phone
 from hotline.domain.ports import AgentOffer, AgentRouter
 from hotline.domain.ring import RingPolicy
+from hotline.domain.spool import spool_file_name
 from ivr.channel import AgiChannel, AgiHangup
 from ivr.flows.schema import (
     AnswerNode,
@@ -263,16 +264,32 @@ class FlowRun:
     async def _record_whole(self) -> None:
         if self._recording_whole:
             return
-        path = self.svc.spool_dir / f"{self.uniqueid}-call.wav"
-        await self.ch.exec_checked("MixMonitor", str(path))
+        path = self._spool_path(whole_call=True)
+        if path is not None:
+            await self.ch.exec_checked("MixMonitor", str(path))
         self._recording_whole = True
 
     async def _record_bridged(self) -> None:
         if self._recording_whole or self._recording_bridged:
             return
-        path = self.svc.spool_dir / f"{self.uniqueid}.wav"
-        await self.ch.exec_checked("MixMonitor", f"{path},b")
+        path = self._spool_path(whole_call=False)
+        if path is not None:
+            await self.ch.exec_checked("MixMonitor", f"{path},b")
         self._recording_bridged = True
+
+    def _spool_path(self, *, whole_call: bool) -> Path | None:
+        """The spool file, named as the recordings service reads it (hotline.domain.spool):
+        the name alone tells it the call, so it keeps or deletes the file even after a
+        restart. The caller's channel is the first of its call, so its uniqueid is the call's
+        linkedid. An id Asterisk would never send is logged and the call goes on unrecorded:
+        a file nobody could attribute would never be cleaned up."""
+        try:
+            name = spool_file_name(self.svc.pbx, self.uniqueid, self.uniqueid,
+                                   whole_call=whole_call)
+        except ValueError as exc:
+            log.error("%s: not recorded: %s", self.uniqueid, exc)
+            return None
+        return self.svc.spool_dir / name
 
     # -- routing to agents ------------------------------------------------------------------
 
