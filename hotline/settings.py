@@ -197,8 +197,8 @@ SoundName = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[A-Za-z0-9_./-]+$",
-        description="Asterisk sound: a name under the sounds directory or an absolute path, "
-        "without extension",
+        description="a sound without extension: a name (resolved by whoever plays it) or an "
+        "absolute path",
     ),
 ]
 class Festival(_Section):
@@ -302,11 +302,15 @@ class RecordingSettings(_Section):
     settle_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
     # Dialplan context of the civil-language warning (deploy/asterisk/extensions.conf).
     warning_context: str = Field(default="hotline-warning", min_length=1, max_length=80)
+    # Prompts played on flags: a prompt of the IVR's catalogue (played from
+    # <ivr.sounds_dir>/<ivr.language>/<name>, as `hotline prompts build` renders it) or an
+    # absolute path without extension.
     # S15, played to an abusive caller on the first abusive flag.
-    warning_prompt: SoundName = "hotline/zh-CN/civil-language-warning"
+    warning_prompt: SoundName = "civil_language_warning"
     # S16, played before hotline ends the call on the second abusive flag.
-    closing_prompt: SoundName = "hotline/zh-CN/closing"
-    # The company's procedure for extortion (rule S20); none configured: nothing is played.
+    closing_prompt: SoundName = "closing"
+    # The company's procedure for extortion (rules 3.1, 3.2; the catalogue's
+    # "extortion_notice" is a starting point); none configured: nothing is played.
     extortion_prompt: SoundName | None = None
 
 

@@ -11,12 +11,23 @@ deploy/asterisk/extensions.conf and the whole exchange in docs/design.md.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from hotline.domain.ports import PbxActions
 
 PROMPT_VAR = "HOTLINE_PROMPT"
 AGENT_VAR = "HOTLINE_AGENT_CHANNEL"
 DISPOSITION_VAR = "HOTLINE_DISPOSITION"
+
+
+def prompt_path(sounds_dir: Path, language: str, name: str) -> str:
+    """What ``Playback(${HOTLINE_PROMPT})`` gets: an absolute path without extension, as the
+    IVR plays its prompts, so the prompts `hotline prompts build` rendered are the ones the
+    caller hears. A name is a prompt of the IVR's catalogue, in ``language``; an absolute
+    path is taken as it is."""
+    if name.startswith("/"):
+        return name
+    return str(sounds_dir.resolve() / language / name)
 
 
 async def play_then_rejoin(

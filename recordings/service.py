@@ -112,6 +112,13 @@ class RecordingService:
         self._settle = dt.timedelta(seconds=self.cfg.settle_seconds)
         self._warned_names: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        sounds, language = settings.ivr.sounds_dir, settings.ivr.language
+        self.warning_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.warning_prompt)
+        self.closing_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.closing_prompt)
+        self.extortion_prompt = (
+            None if self.cfg.extortion_prompt is None
+            else pbx_steps.prompt_path(sounds, language, self.cfg.extortion_prompt)
+        )
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -122,6 +129,7 @@ class RecordingService:
     async def start(self) -> None:
         """Run the sweep every ``sweep_seconds`` until :meth:`stop`."""
         self.spool.mkdir(parents=True, exist_ok=True)
+        self._check_prompts()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(),
                                                                name="recordings-sweep")
 
@@ -130,6 +138,18 @@ class RecordingService:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+
+    def _check_prompts(self) -> None:
+        """Say at start-up, naming the setting, when a flag's prompt is not where Asterisk
+        will look: the caller would hear nothing before being ended. Only a warning, since
+        Asterisk may read the sounds from another host's copy of the same path."""
+        for key, path in (("warning_prompt", self.warning_prompt),
+                          ("closing_prompt", self.closing_prompt),
+                          ("extortion_prompt", self.extortion_prompt)):
+            if path is not None and not Path(f"{path}.wav").is_file():
+                log.warning("recordings.%s: %s.wav does not exist here (run `hotline prompts "
+                            "build`, or set an absolute path); a flagged caller would hear "
+                            "nothing", key, path)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -343,22 +363,22 @@ class RecordingService:
                 await pbx_steps.play_then_rejoin(
                     self.pbx, context=cfg.warning_context, exten="warn",
                     caller=call.caller_channel, agent=call.agent_channel,
-                    prompt=cfg.warning_prompt, timeout=timeout,
+                    prompt=self.warning_prompt, timeout=timeout,
                 )
                 return "warning", None
             if reason is RecordingReason.ABUSIVE and abusive_before == 1:
                 await pbx_steps.play_then_end(
                     self.pbx, context=cfg.warning_context, caller=call.caller_channel,
-                    agent=call.agent_channel, prompt=cfg.closing_prompt, disposition="abusive",
+                    agent=call.agent_channel, prompt=self.closing_prompt, disposition="abusive",
                     timeout=timeout,
                 )
                 return "ended", None
-            if (reason is RecordingReason.EXTORTION and cfg.extortion_prompt
-                    and call.agent_channel):
+            procedure = self.extortion_prompt
+            if reason is RecordingReason.EXTORTION and procedure and call.agent_channel:
                 await pbx_steps.play_then_rejoin(
                     self.pbx, context=cfg.warning_context, exten="notice",
                     caller=call.caller_channel, agent=call.agent_channel,
-                    prompt=cfg.extortion_prompt, timeout=timeout,
+                    prompt=procedure, timeout=timeout,
                 )
                 return "procedure", None
         except Exception as exc:  # the AMI link is down, the channel is gone...

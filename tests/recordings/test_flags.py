@@ -31,13 +31,16 @@ async def test_abusive_warning_then_second_flag_ends_the_call(
 ) -> None:
     call = await live_call(new_call)
     caller, agent = call.caller_channel, call.agent_channel
+    # the IVR's rendered prompts (S15, S16), by absolute path as the IVR plays them
+    sounds = service.settings.ivr.sounds_dir.resolve() / "zh-CN"
+    warning, closing = str(sounds / "civil_language_warning"), str(sounds / "closing")
 
     first = await service.flag(people.agent, {"reason": "abusive", "reason_text": "swearing"})
     assert first.step == "warning" and first.pbx_error is None
     assert pbx.actions == [
         ("setvar", caller, "HOTLINE_AGENT_CHANNEL", agent),
-        ("setvar", caller, "HOTLINE_PROMPT", "hotline/zh-CN/civil-language-warning"),
-        ("setvar", agent, "HOTLINE_PROMPT", "hotline/zh-CN/civil-language-warning"),
+        ("setvar", caller, "HOTLINE_PROMPT", warning),
+        ("setvar", agent, "HOTLINE_PROMPT", warning),
         ("redirect", caller, W, "warn", 1, agent, W, "agent-wait", 1),
     ]
     pbx.actions.clear()
@@ -46,7 +49,7 @@ async def test_abusive_warning_then_second_flag_ends_the_call(
     assert second.step == "ended"
     assert pbx.actions == [
         ("setvar", caller, "HOTLINE_DISPOSITION", "abusive"),
-        ("setvar", caller, "HOTLINE_PROMPT", "hotline/zh-CN/closing"),
+        ("setvar", caller, "HOTLINE_PROMPT", closing),
         ("redirect", caller, W, "close", 1, agent, W, "agent-end", 1),
     ]
     pbx.actions.clear()
@@ -135,6 +138,24 @@ async def test_extortion_procedure_prompt_is_played_when_configured(
             "/var/lib/hotline/prompts/zh-CN/procedure") in pbx.actions
     assert pbx.actions[-1] == ("redirect", call.caller_channel, W, "notice", 1,
                                call.agent_channel, W, "agent-wait", 1)
+
+
+async def test_a_prompt_missing_from_the_sounds_is_named_at_start(
+    tmp_path, sessions, caplog
+) -> None:
+    settings = make_settings(tmp_path, extortion_prompt="extortion_notice")
+    rendered = settings.ivr.sounds_dir / "zh-CN"
+    rendered.mkdir(parents=True)
+    for name in ("civil_language_warning", "extortion_notice"):  # "closing" was never built
+        (rendered / f"{name}.wav").write_bytes(b"RIFF")
+    svc = RecordingService(settings, sessions)
+    assert svc.extortion_prompt == str(rendered.resolve() / "extortion_notice")
+    await svc.start()
+    await svc.stop()
+    problems = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(problems) == 1, problems
+    assert "recordings.closing_prompt" in problems[0]
+    assert str(rendered.resolve() / "closing.wav") in problems[0]
 
 
 async def test_when_none_is_on_duty_every_team_leader_is_told(
