@@ -110,6 +110,11 @@ class RecordingService:
         self.calls = LiveCalls()
         self._grace = dt.timedelta(minutes=self.cfg.flag_grace_minutes)
         self._settle = dt.timedelta(seconds=self.cfg.settle_seconds)
+        # An unflagged recording goes once the grace period is over and MixMonitor has closed it.
+        self._delete_after = max(self._grace, self._settle)
+        # A spool file announced (RecordingStarted) but still not written this long after the
+        # end is left to the orphan rule, which judges files by their name whenever they come.
+        self._give_up = self._grace + self._settle + dt.timedelta(minutes=1)
         self._warned_names: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
         sounds, language = settings.ivr.sounds_dir, settings.ivr.language
@@ -281,12 +286,12 @@ class RecordingService:
             call.reasons.append(request.reason)
             step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
             recording_id = None
-            if call.stored:
-                # Kept already (flagged before, call over): file it under the new flag too,
-                # e.g. an extortion flag in the grace period puts it on legal hold.
-                await self._db(refile, self.sessions, call.call_key, now)
-            elif call.ended_at is not None:
+            if call.ended_at is not None:
                 recording_id = await self._store_files(call, now)
+                # Kept already (flagged before, maybe by a process since restarted): file it
+                # under the new flag too, e.g. an extortion flag in the grace period puts it
+                # on legal hold.
+                await self._db(refile, self.sessions, call.call_key, now)
         self._announce(call, request, stored, actor)
         return FlagResult(
             flag_id=stored.flag_id, call_key=call.call_key, reason=request.reason, step=step,
@@ -419,11 +424,12 @@ class RecordingService:
         return found
 
     async def _store_files(self, call: TrackedCall, now: dt.datetime) -> int | None:
-        """Move the call's spool files to the store; the id of the last one kept."""
+        """Move the call's spool files to the store; the id of the last one kept. A file
+        announced but not written yet stays unsettled, so the call is not taken as stored."""
         call.spool_files.update(self._spool_files_named_for(call.call_key))
         facts = CallFacts(call.call_key, call.agent_id, call.caller_number)
         last_id = None
-        for path in sorted(call.spool_files):
+        for path in sorted(call.unsettled_files):
             if not path.exists():
                 continue
             try:
@@ -435,9 +441,16 @@ class RecordingService:
             except NotReadyToStore as exc:
                 log.warning("recording of %s waits: %s", call.call_key, exc)
                 return last_id
+            call.settled_files.add(path)
             last_id = recording.id
-        call.stored = all(not p.exists() for p in call.spool_files)
         return last_id
+
+    def _delete_files(self, call: TrackedCall, report: SweepReport) -> None:
+        for path in sorted(call.unsettled_files):
+            if path.exists():
+                path.unlink()
+                call.settled_files.add(path)
+                report.deleted.append(path.name)
 
     async def sweep(self, now: dt.datetime | None = None) -> SweepReport:
         """Store what is flagged, delete what is due, adopt files of calls not followed."""
@@ -448,24 +461,42 @@ class RecordingService:
             if call.ended_at is None:
                 continue
             async with call.lock:
-                if call.flagged and not call.stored and now >= call.ended_at + self._settle:
-                    recording_id = await self._store_files(call, now)
-                    if recording_id is not None:
-                        report.stored.append(recording_id)
-                    if not call.stored:
+                if call.flagged:
+                    if not call.stored and now >= call.ended_at + self._settle:
+                        recording_id = await self._store_files(call, now)
+                        if recording_id is not None:
+                            report.stored.append(recording_id)
+                    if call.stored:
+                        # followed until the grace period is over, for later flags to refile
+                        if now >= call.ended_at + self._grace:
+                            self.calls.forget(call.call_key)
+                    elif now >= call.ended_at + self._give_up:
+                        self._give_up_on(call)
+                    elif now >= call.ended_at + self._settle:
                         report.waiting.append(call.call_key)
                     continue
-                if now < call.ended_at + self._grace:
+                if now < call.ended_at + self._delete_after:
                     continue
-                if not call.flagged:
-                    for path in call.spool_files:
-                        if path.exists():
-                            path.unlink()
-                            report.deleted.append(path.name)
-                if call.stored or not call.flagged:
+                self._delete_files(call, report)
+                if not call.unsettled_files:
                     self.calls.forget(call.call_key)
+                elif now >= call.ended_at + self._give_up:
+                    self._give_up_on(call)
         await self._sweep_orphans(now, report)
         return report
+
+    def _give_up_on(self, call: TrackedCall) -> None:
+        """Stop following a call whose files could not be settled: announced by MixMonitor
+        but never written, or not storable yet (its row or flags not in the database). Said
+        once; the orphan rule takes any such file from here (kept if the database holds a
+        flag for its call, else deleted), so nothing is lost and nothing lingers."""
+        files = ", ".join(
+            f"{p.name} ({'not storable yet' if p.exists() else 'never written'})"
+            for p in sorted(call.unsettled_files)
+        )
+        log.error("call %s ended at %s UTC: spool file(s) %s in %s; left to the spool sweep",
+                  call.call_key, f"{call.ended_at:%Y-%m-%d %H:%M:%S}", files, self.spool)
+        self.calls.forget(call.call_key)
 
     def _adopt_spool_files(self) -> None:
         """Files named for a tracked call belong to it, whether or not RecordingStarted came."""
