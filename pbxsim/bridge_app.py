@@ -30,6 +30,9 @@ async def bridge_channels(chan: Channel, target: Channel) -> int:
     for c in (chan, target):
         if c.mixmonitor is not None:
             c.mixmonitor.bridge_changed()
+    record = chan.call if chan.call is not None else target.call
+    if record is not None:
+        record.on_talk_resumed()
     try:
         while not (chan.hungup or target.hungup or chan.redirect_to is not None):
             await wait_any(chan.wake, target.wake)
@@ -46,6 +49,8 @@ async def bridge_channels(chan: Channel, target: Channel) -> int:
         for c in (chan, target):
             if c.mixmonitor is not None:
                 c.mixmonitor.bridge_changed()
+        if record is not None:
+            record.on_unbridged(chan, target, "bridge")
         chan.set_var("BRIDGERESULT", "SUCCESS")
         target.pulled = None
         if not target.destroyed:
