@@ -208,14 +208,16 @@ async def test_mixmonitor_b_records_the_conversation_only(tmp_path: Path) -> Non
         sim.add_agent(AgentSpec("1001", AgentBehaviour(answer_on_ring=2)))
         ami = await Ami.connect(sim.ami_port)
         call = await sim.place_call(caller(talk_time=6.0))
+        await ami.wait_event("MixMonitorStart", Channel=call.name)
+        path = spool / f"{call.channel.uniqueid}.wav"
+        with wave.open(str(path)) as w:  # opened at once, as app_mixmonitor does
+            assert w.getnframes() == 0
         rec = await asyncio.wait_for(call.ended, 20)
         await sim.flush()
         await ami.settle(call.name)
-        assert ami.seen("MixMonitorStart", Channel=call.name)
         assert not ami.seen("MixMonitorStop")  # the caller hung up while recording
         await ami.close()
     await ivr.stop()
-    path = spool / f"{call.channel.uniqueid}.wav"
     with wave.open(str(path)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         seconds = w.getnframes() / 8000
