@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from pbxsim.behaviours import AgentBehaviour, AgentSpec, CallerBehaviour, CallerSpec
 from pbxsim.config import SimConfig
 from tests.pbxsim.helpers import SPEED, Ami, running
@@ -18,6 +20,7 @@ DIALPLAN = """
 [hotline-inbound]
 exten => 100,1,Goto(hold,s,1)
 exten => 101,1,Congestion(2)
+exten => 104,1,Goto(held-long,s,1)
 exten => 102,1,Answer()
  same => n,Read(CHOICE,,2,,,5)
  same => n,GotoIf($["${CHOICE}" = "42"]?ok)
@@ -33,6 +36,20 @@ exten => s,1,Answer()
 [bridger]
 exten => s,1,Answer()
  same => n,Bridge(${TARGET})
+[held-long]
+exten => s,1,Answer()
+ same => n,MusicOnHold(default,30)
+ same => n,Set(HOTLINE_DISPOSITION=own-next)
+ same => n,Hangup()
+[bridger-opts]
+exten => s,1,Answer()
+ same => n,Bridge(${TARGET},${OPTS})
+ same => n,Hangup()
+[after]
+exten => s,1,Set(HOTLINE_DISPOSITION=after-bridge)
+ same => n,Hangup()
+exten => redirected,1,Set(HOTLINE_DISPOSITION=redirected)
+ same => n,Hangup()
 """
 
 
@@ -97,6 +114,46 @@ async def test_bridge_application_joins_two_channels(tmp_path: Path) -> None:
         await asyncio.wait_for(held.ended, 10)  # the held caller talks 2 s, then hangs up
         await ami.wait_event("BridgeDestroy")
         await ami.close()
+
+
+@pytest.mark.parametrize(("options", "then"), [
+    ("F(after^s^1)", "after-bridge"),  # F: the bridged channel goes there
+    ("", "own-next"),                  # no option: it goes on at its own next priority
+    ("x", None),                       # x: it is hung up
+])
+async def test_after_bridge_the_bridged_channel_goes_where_bridge_says(
+    tmp_path: Path, options: str, then: str | None
+) -> None:
+    """app_bridge's after-bridge location, as hotline's [hotline-warning] relies on with
+    F(hotline-warning^agent-end^1). The bridger here is a Local channel that lives 1 s."""
+    async with running(cfg(tmp_path)) as sim:
+        ami = await Ami.connect(sim.ami_port)
+        held = await sim.place_call(spec("104"))
+        await ami.wait_event("MusicOnHoldStart", Channel=held.name)
+        await ami.action("Originate", Channel="Local/s@bridger-opts", Application="Wait", Data="1",
+                         Variable=f"TARGET={held.name},OPTS={options}", Async="true")
+        rec = await asyncio.wait_for(held.ended, 10)
+        await ami.close()
+    assert rec["variables"].get("HOTLINE_DISPOSITION") == then
+    assert rec["redirects"] == [], "not a Redirect"
+
+
+async def test_a_redirect_of_the_bridged_channel_wins_over_f(tmp_path: Path) -> None:
+    async with running(cfg(tmp_path)) as sim:
+        ami = await Ami.connect(sim.ami_port)
+        held = await sim.place_call(spec("104"))
+        await ami.wait_event("MusicOnHoldStart", Channel=held.name)
+        await ami.action("Originate", Channel="Local/s@bridger-opts", Application="Wait",
+                         Data="30", Variable=f"TARGET={held.name},OPTS=F(after^s^1)",
+                         Async="true")
+        await ami.wait_event("BridgeEnter", Channel=held.name)
+        reply = await ami.action("Redirect", Channel=held.name, Context="after",
+                                 Exten="redirected", Priority="1")
+        assert reply["Response"] == "Success"
+        rec = await asyncio.wait_for(held.ended, 10)
+        await ami.close()
+    assert rec["variables"]["HOTLINE_DISPOSITION"] == "redirected"
+    assert rec["redirects"] == [f"{held.name}->after,redirected"]
 
 
 async def test_originate_channel_id_sets_the_uniqueid(tmp_path: Path) -> None:
