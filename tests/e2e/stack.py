@@ -92,8 +92,11 @@ async def running_stack(
     scheduler: bool = False,
     ready: bool = True,
     clock: Any = None,
+    agent_roles: dict[str, str] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """``agent_roles`` gives some extensions another role than ``agent`` (``team_leader``,
+    ``supervisor``: they have a seat and take calls too)."""
     agi_port = free_port()
     sim = PbxSimulator(SimConfig(
         ami_port=0,
@@ -109,7 +112,11 @@ async def running_stack(
         seed=7,
     ))
     await sim.start()
-    ids = add_agents(engine, agents)
+    roles = agent_roles or {}
+    created: dict[str, int] = {}
+    for role in dict.fromkeys(roles.get(ext, "agent") for ext in agents):
+        created.update(add_agents(engine, [e for e in agents if roles.get(e, "agent") == role], role))
+    ids = {ext: created[ext] for ext in agents}
     for ext, behaviour in agents.items():
         sim.add_agent(AgentSpec(ext, behaviour))
     settings = stack_settings(tmp, db_url, ami_port=sim.ami_port, agi_port=agi_port,
