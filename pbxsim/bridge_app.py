@@ -50,6 +50,9 @@ async def bridge_channels(chan: Channel, target: Channel, options: str = "") -> 
         await answer_channel(chan)
     done: asyncio.Future[None] = pbx.loop.create_future()
     target.pulled = done
+    # A target running dialplan of its own must see the pull (its application interrupted)
+    # before this bridge may clear the wake-up it shares with that application.
+    target.pull_seen = not target.pbx_running
     target.wake.set()
     bridge = Bridge(pbx)
     bridge.create()
@@ -69,6 +72,9 @@ async def bridge_channels(chan: Channel, target: Channel, options: str = "") -> 
             if chan.wake.is_set() and not (chan.hungup or chan.redirect_to is not None):
                 chan.wake.clear()
             if target.wake.is_set() and not (target.hungup or target.redirect_to is not None):
+                if not target.pull_seen:
+                    await asyncio.sleep(0)  # its application has not woken up yet
+                    continue
                 target.wake.clear()
     finally:
         first, second = (chan, target) if chan.hungup else (target, chan)

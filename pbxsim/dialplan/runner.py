@@ -61,6 +61,7 @@ async def run_pbx(chan: Channel) -> None:
             except Interrupted:
                 chan.async_goto = False
                 if chan.pulled is not None:
+                    chan.pull_seen = True
                     await chan.pulled
                     if chan.hungup or (chan.redirect_to is None and chan.after_bridge is None):
                         break
