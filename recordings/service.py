@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.bus import EventBus
 from hotline.db.models import Call, CallFlag
-from hotline.db.session import transaction
 from hotline.domain.enums import FlagSource, RecordingReason
 from hotline.domain.events import (
     AgentAnswered,
@@ -50,7 +49,8 @@ from hotline.settings import Settings
 from recordings import pbx_steps
 from recordings.access import Actor, actor_for_user
 from recordings.archive import CallFacts, NotReadyToStore, find_call, keep_recording, refile
-from recordings.errors import Forbidden, NotFound, TooLate
+from recordings.batch_writer import BatchWriter
+from recordings.errors import FlagNotStored, Forbidden, NotFound, TooLate
 from recordings.flags import FlagRequest, StoredFlag, is_blacklisted, store_flag
 from recordings.live import LiveCalls, TrackedCall
 from recordings.store import RecordingStore
@@ -64,8 +64,28 @@ EVENT_KINDS: tuple[type[DomainEvent], ...] = (
 )
 
 
+# What the caller has been made to hear, by step (for messages).
+STEP_DONE = {"warning": "warned (S15)", "ended": "told the closing line and cut off (S16)",
+             "procedure": "told the company's procedure"}
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class FlagWrite:
+    """A flag to store, as the service knows it when the request comes."""
+
+    call_key: str
+    caller_number: str | None
+    reason: RecordingReason
+    reason_text: str
+    source: FlagSource
+    actor_id: int | None
+    at: dt.datetime
+    blacklist: bool
+    client: str | None
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,7 @@ class RecordingService:
         # end is left to the orphan rule, which judges files by their name whenever they come.
         self._give_up = self._grace + self._settle + dt.timedelta(minutes=1)
         self._warned_names: set[str] = set()
+        self._flags: BatchWriter[FlagWrite, StoredFlag] = BatchWriter(sessions, self._store_flag_in)
         self._sweeper: asyncio.Task[None] | None = None
         sounds, language = settings.ivr.sounds_dir, settings.ivr.language
         self.warning_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.warning_prompt)
@@ -217,8 +238,8 @@ class RecordingService:
         if not await self._db(self._blacklisted, call.caller_number, region):
             return
         async with call.lock:
-            await self._db(self._store_flag, call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
-                           None, at, False, None)
+            await self._store_flag(call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
+                                   None, at, False, None)
             call.reasons.append(RecordingReason.BLACKLIST)
         log.info("call %s from blacklisted %s is recorded from the start", call.call_key,
                  call.caller_number)
@@ -278,13 +299,8 @@ class RecordingService:
                 f"taken up to {self.cfg.flag_grace_minutes} minutes after the end"
             )
         async with call.lock:
-            stored: StoredFlag = await self._db(
-                self._store_flag, call, request.reason, request.reason_text, source,
-                actor.user_id, now, request.blacklist, actor.client,
-            )
-            abusive_before = call.abusive_flags
-            call.reasons.append(request.reason)
-            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+            stored, step, pbx_error = await self._store_and_act(call, request, source, actor,
+                                                                now)
             recording_id = None
             if call.ended_at is not None:
                 recording_id = await self._store_files(call, now)
@@ -299,18 +315,76 @@ class RecordingService:
             recording_id=recording_id, pbx_error=pbx_error,
         )
 
-    def _store_flag(
+    async def _store_and_act(
+        self, call: TrackedCall, request: FlagRequest, source: FlagSource, actor: Actor,
+        now: dt.datetime,
+    ) -> tuple[StoredFlag, str, str | None]:
+        """Store the flag and send what it asks of Asterisk, both at once.
+
+        At once, because the caller should hear the warning within 50 ms of the agent's click
+        even when a hundred flags come together, and a flag's commit can take longer than
+        that under load (SQLite takes one writer at a time). What is sent depends only on
+        what the service knows of the call already (its channels, its earlier flags), and
+        every refusal that needs no database (permission, grace period, bad input) is made
+        before. If the database then fails, :class:`FlagNotStored` says what the caller has
+        already heard. A blacklist request waits for the database first: it can refuse the
+        caller's number, and then nothing may have been played."""
+        abusive_before = call.abusive_flags
+        write = asyncio.ensure_future(self._store_flag(
+            call, request.reason, request.reason_text, source, actor.user_id, now,
+            request.blacklist, actor.client,
+        ))
+        if request.blacklist:
+            stored: StoredFlag = await write
+            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+            call.reasons.append(request.reason)
+            return stored, step, pbx_error
+        try:
+            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+        except BaseException:  # cancelled: the write goes on in its thread
+            write.add_done_callback(lambda done: self._stored_meanwhile(call, request, done))
+            raise
+        try:
+            stored = await write
+        except Exception as exc:
+            if step == "none":
+                raise  # nothing was played: an ordinary refusal or failure
+            call.reasons.append(request.reason)  # what the caller heard counts for the next flag
+            log.error("flag %s on %s was not stored although the caller was %s: %s",
+                      request.reason.value, call.call_key, STEP_DONE[step], exc)
+            raise FlagNotStored(
+                f"the caller was {STEP_DONE[step]}, but the flag could not be stored "
+                f"({type(exc).__name__}); flag the call again"
+            ) from exc
+        call.reasons.append(request.reason)
+        return stored, step, pbx_error
+
+    @staticmethod
+    def _stored_meanwhile(call: TrackedCall, request: FlagRequest,
+                          done: asyncio.Future[StoredFlag]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            call.reasons.append(request.reason)
+
+    async def _store_flag(
         self, call: TrackedCall, reason: RecordingReason, text: str, source: FlagSource,
         actor_id: int | None, at: dt.datetime, blacklist: bool, client: str | None,
     ) -> StoredFlag:
-        with transaction(self.sessions) as session:
-            row = find_call(session, call.call_key)
-            return store_flag(
-                session, call_key=call.call_key, call_id=row.id if row else None, reason=reason,
-                reason_text=text, source=source, actor_id=actor_id, at=at, blacklist=blacklist,
-                caller_number=call.caller_number or (row.caller_number if row else None),
-                region=self.settings.default_region, client=client,
-            )
+        return await self._flags.write(FlagWrite(
+            call_key=call.call_key, caller_number=call.caller_number, reason=reason,
+            reason_text=text, source=source, actor_id=actor_id, at=at, blacklist=blacklist,
+            client=client,
+        ))
+
+    def _store_flag_in(self, session: Session, flag: FlagWrite) -> StoredFlag:
+        """One flag, inside the batch's transaction (:mod:`recordings.batch_writer`)."""
+        row = find_call(session, flag.call_key)
+        return store_flag(
+            session, call_key=flag.call_key, call_id=row.id if row else None,
+            reason=flag.reason, reason_text=flag.reason_text, source=flag.source,
+            actor_id=flag.actor_id, at=flag.at, blacklist=flag.blacklist,
+            caller_number=flag.caller_number or (row.caller_number if row else None),
+            region=self.settings.default_region, client=flag.client,
+        )
 
     async def _call_for(self, actor: Actor, request: FlagRequest) -> TrackedCall:
         if request.call_key is None and request.call_id is None:
