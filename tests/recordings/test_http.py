@@ -195,3 +195,11 @@ async def test_a_flag_the_database_loses_is_a_503_that_says_what_the_caller_hear
     assert r.status_code == 503
     assert "warned (S15)" in r.json()["detail"] and "flag the call again" in r.json()["detail"]
     assert "database is locked" not in r.text, "the database's own words stay in the log"
+
+    # with the blacklist asked for, nothing is played before the database answers
+    service.pbx.actions.clear()
+    r = await client.post("/api/recordings/flags", headers=as_("agent"),
+                          json={"reason": "abusive", "blacklist": True})
+    assert r.status_code == 503 and r.json()["detail"] == (
+        "the database did not answer; try again in a moment")
+    assert service.pbx.actions == []
