@@ -80,9 +80,3 @@ class LiveCalls:
             return max(live, key=lambda c: c.answered_at or c.arrived_at or dt.datetime.min.replace(tzinfo=dt.UTC))
         ended = [c for c in mine if c.ended_at is not None]
         return max(ended, key=lambda c: c.ended_at) if ended else None  # type: ignore[arg-type,return-value]
-
-    def owner_of(self, path: Path) -> TrackedCall | None:
-        for call in self._calls.values():
-            if path in call.spool_files:
-                return call
-        return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -487,20 +488,20 @@ class RecordingService:
 
     # -- spool → store ------------------------------------------------------------------
 
-    def _spool_files_named_for(self, call_key: str) -> set[Path]:
-        if not self.spool.is_dir():
-            return set()
+    def _spool_files_named_for(self, call_key: str,
+                               listing: list[Path] | None = None) -> set[Path]:
         found = set()
-        for path in self.spool.glob("*.wav"):
+        for path in self._spool_listing() if listing is None else listing:
             parsed = parse_spool_file_name(path.name)
             if parsed is not None and parsed.call_key == call_key:
-                found.add(path.resolve())
+                found.add(path)
         return found
 
     async def _store_files(self, call: TrackedCall, now: dt.datetime) -> int | None:
         """Move the call's spool files to the store; the id of the last one kept. A file
         announced but not written yet stays unsettled, so the call is not taken as stored."""
-        call.spool_files.update(self._spool_files_named_for(call.call_key))
+        listing = await asyncio.to_thread(self._spool_listing)
+        call.spool_files.update(self._spool_files_named_for(call.call_key, listing))
         facts = CallFacts(call.call_key, call.agent_id, call.caller_number)
         last_id = None
         for path in sorted(call.unsettled_files):
@@ -530,7 +531,7 @@ class RecordingService:
         """Store what is flagged, delete what is due, adopt files of calls not followed."""
         now = now or self.clock()
         report = SweepReport()
-        self._adopt_spool_files()
+        self._adopt_spool_files(await asyncio.to_thread(self._spool_listing))
         for call in self.calls.all():
             if call.ended_at is None:
                 continue
@@ -572,22 +573,29 @@ class RecordingService:
                   call.call_key, f"{call.ended_at:%Y-%m-%d %H:%M:%S}", files, self.spool)
         self.calls.forget(call.call_key)
 
-    def _adopt_spool_files(self) -> None:
+    def _adopt_spool_files(self, listing: list[Path]) -> None:
         """Files named for a tracked call belong to it, whether or not RecordingStarted came."""
-        for path in self._spool_listing():
+        for path in listing:
             parsed = parse_spool_file_name(path.name)
             if parsed is not None and (call := self.calls.get(parsed.call_key)) is not None:
                 call.spool_files.add(path)
 
     def _spool_listing(self) -> list[Path]:
-        if not self.spool.is_dir():
+        """The spool's regular files (a symlink is never followed out of it), by name. Read in
+        a worker thread: on a busy day the spool holds hundreds of files, and the event loop
+        must not wait on the disk while flags are being played."""
+        try:
+            with os.scandir(self.spool) as entries:
+                return sorted(self.spool / e.name for e in entries
+                              if e.is_file(follow_symlinks=False))
+        except FileNotFoundError:
             return []
-        return sorted(p.resolve() for p in self.spool.iterdir() if p.is_file())
 
     async def _sweep_orphans(self, now: dt.datetime, report: SweepReport) -> None:
         stale_after = (self._grace + dt.timedelta(minutes=1)).total_seconds()
-        for path in self._spool_listing():
-            if self.calls.owner_of(path) is not None:
+        owned = {path for call in self.calls.all() for path in call.spool_files}
+        for path in await asyncio.to_thread(self._spool_listing):
+            if path in owned:
                 continue
             parsed = parse_spool_file_name(path.name)
             if parsed is None:

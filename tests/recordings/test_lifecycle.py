@@ -347,3 +347,21 @@ async def test_an_extortion_flag_after_a_restart_still_puts_the_kept_recording_o
     assert result.step == "none"
     [rec] = recordings(sessions)
     assert rec.reason is RecordingReason.EXTORTION and rec.legal_hold
+
+
+async def test_a_symlink_in_the_spool_is_never_followed(
+    service: RecordingService, new_call, people, clock, tmp_path
+) -> None:
+    secret = write_wav(tmp_path / "elsewhere" / "secret.wav", 1)
+    call = new_call()
+    await call.arrive()
+    await call.answer()
+    call.talk(5)
+    link = call.spool_file.with_name(call.spool_file.name.replace(".wav", "-call.wav"))
+    link.symlink_to(secret)  # named like a whole-call recording of the same call
+    await service.flag(people.agent, {"reason": "abusive"})
+    await call.end()
+    clock.advance(seconds=3)
+    await service.sweep()
+    kept = [p.name for p in service.store.root.rglob("*.wav")]
+    assert kept == [call.spool_file.name] and secret.exists()
