@@ -40,6 +40,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from hotline.domain.enums import CallingWindow, TaskType
+from hotline.domain.spool import PBX_NAME_PATTERN
 
 DEFAULT_CONFIG_FILE = "hotline.toml"
 _config_file: ContextVar[str | None] = ContextVar("hotline_config_file", default=None)
@@ -100,8 +101,9 @@ class AmiSettings(_Section):
     reconnect_min: PositiveSeconds = 0.5
     reconnect_max: PositiveSeconds = 30.0
     # Name of this Asterisk server; calls are unique per (pbx, linkedid) so that several
-    # bridges, one per Asterisk server, can share one database.
-    pbx_name: str = Field(default="pbx1", min_length=1, max_length=64)
+    # bridges, one per Asterisk server, can share one database. It is part of every call key
+    # ("pbx1:<linkedid>") and of every spool file name, hence the restricted characters.
+    pbx_name: str = Field(default="pbx1", min_length=1, max_length=64, pattern=PBX_NAME_PATTERN)
 
 
 class AgiSettings(_Section):
@@ -197,8 +199,8 @@ SoundName = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[A-Za-z0-9_./-]+$",
-        description="Asterisk sound: a name under the sounds directory or an absolute path, "
-        "without extension",
+        description="a sound without extension: a name (resolved by whoever plays it) or an "
+        "absolute path",
     ),
 ]
 class Festival(_Section):
@@ -302,11 +304,15 @@ class RecordingSettings(_Section):
     settle_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
     # Dialplan context of the civil-language warning (deploy/asterisk/extensions.conf).
     warning_context: str = Field(default="hotline-warning", min_length=1, max_length=80)
+    # Prompts played on flags: a prompt of the IVR's catalogue (played from
+    # <ivr.sounds_dir>/<ivr.language>/<name>, as `hotline prompts build` renders it) or an
+    # absolute path without extension.
     # S15, played to an abusive caller on the first abusive flag.
-    warning_prompt: SoundName = "hotline/zh-CN/civil-language-warning"
+    warning_prompt: SoundName = "civil_language_warning"
     # S16, played before hotline ends the call on the second abusive flag.
-    closing_prompt: SoundName = "hotline/zh-CN/closing"
-    # The company's procedure for extortion (rule S20); none configured: nothing is played.
+    closing_prompt: SoundName = "closing"
+    # The company's procedure for extortion (rules 3.1, 3.2; the catalogue's
+    # "extortion_notice" is a starting point); none configured: nothing is played.
     extortion_prompt: SoundName | None = None
 
 

@@ -16,7 +16,6 @@ import asyncio
 import datetime as dt
 import logging
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,35 +261,39 @@ class FlowRun:
             self._roles = frozenset(node.roles)
         return node.listed or node.next
 
-    def _spool_path(self) -> Path:
-        """Where MixMonitor writes this channel: the spool file name tells the recordings
-        service which call it belongs to (hotline.domain.spool), even after a restart. The
-        caller's channel is the first of its call, so its uniqueid is the call's linkedid."""
-        try:
-            name = spool_file_name(self.svc.pbx, self.uniqueid, self.uniqueid)
-        except ValueError as exc:
-            # Not an Asterisk uniqueid: recorded all the same, but recordings will not adopt it.
-            log.error("%s: %s; recording under a name the recordings service will not manage",
-                      self.uniqueid, exc)
-            name = re.sub(r"[^A-Za-z0-9_.-]", "_", self.uniqueid) + ".wav"
-        return self.svc.spool_dir / name
-
     async def _record_whole(self) -> None:
         if self._recording_whole:
             return
-        options = ""
         if self._recording_bridged:
-            # One file per channel: stop the bridged-only recording and go on in the same file.
+            # The whole call from here on, in its own file: stop the bridged-only recording
+            # (the recordings service files both under the call).
             await self.ch.exec_checked("StopMixMonitor")
-            options = ",a"
-        await self.ch.exec_checked("MixMonitor", f"{self._spool_path()}{options}")
+        path = self._spool_path(whole_call=True)
+        if path is not None:
+            await self.ch.exec_checked("MixMonitor", str(path))
         self._recording_whole = True
 
     async def _record_bridged(self) -> None:
         if self._recording_whole or self._recording_bridged:
             return
-        await self.ch.exec_checked("MixMonitor", f"{self._spool_path()},b")
+        path = self._spool_path(whole_call=False)
+        if path is not None:
+            await self.ch.exec_checked("MixMonitor", f"{path},b")
         self._recording_bridged = True
+
+    def _spool_path(self, *, whole_call: bool) -> Path | None:
+        """The spool file, named as the recordings service reads it (hotline.domain.spool):
+        the name alone tells it the call, so it keeps or deletes the file even after a
+        restart. The caller's channel is the first of its call, so its uniqueid is the call's
+        linkedid. An id Asterisk would never send is logged and the call goes on unrecorded:
+        a file nobody could attribute would never be cleaned up."""
+        try:
+            name = spool_file_name(self.svc.pbx, self.uniqueid, self.uniqueid,
+                                   whole_call=whole_call)
+        except ValueError as exc:
+            log.error("%s: not recorded: %s", self.uniqueid, exc)
+            return None
+        return self.svc.spool_dir / name
 
     # -- routing to agents ------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ class FastAgiChannel(AgiChannel):
                     return
                 if line == HANGUP_NOTICE:
                     if not self.hung_up.is_set():
-                        log.info("%s: HANGUP notice: the caller hung up", self.label)
+                        log.info("%s: HANGUP notice: the caller hung up or was redirected", self.label)
                     self.hung_up.set()
                     continue
                 if line.startswith("100 "):

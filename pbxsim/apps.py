@@ -274,7 +274,7 @@ async def app_bridge(chan: Channel, data: str) -> int:
     if target is None or target is chan:
         chan.set_var("BRIDGERESULT", "NONEXISTENT" if target is None else "LOOP")
         return 0
-    return await bridge_channels(chan, target)
+    return await bridge_channels(chan, target, args[1] if len(args) > 1 else "")
 
 
 async def app_verbose(chan: Channel, data: str) -> int:

@@ -111,6 +111,8 @@ class Channel:
         self.jumped = False  # a Goto moved the channel: do not step to the next priority
         self.async_goto = False  # a Redirect is pending for the running application
         self.pulled: asyncio.Future[None] | None = None  # taken into a Bridge() by another channel
+        self.after_bridge: tuple[str, str, int] | None = None  # where that Bridge() sends it on
+        self.pull_seen = False  # its own dialplan has stopped for that Bridge()
         pbx.add_channel(self)
 
     # ---- published state -------------------------------------------------------------

@@ -3,13 +3,17 @@
 The simulator carries no RTP. A prompt "plays" for the duration of its WAV file; a recording
 (MixMonitor, RECORD FILE) is written as an 8 kHz, 16-bit mono PCM WAV (44-byte header) whose
 length is the recorded (simulated) time: a 400 Hz tone where someone is heard, zeros where the
-recording is muted or nobody speaks.
+recording is muted or nobody speaks. As in Asterisk (app_mixmonitor opens its file when its
+thread starts, before any audio), a MixMonitor file exists from the start: a header with no
+audio, which the simulator fills in one go when the recording stops. It does not grow (nor
+its mtime change) during the call, as Asterisk's would.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
+import logging
 import math
 import os
 import wave
@@ -21,6 +25,8 @@ from pbxsim.ami.wire import Headers
 
 if TYPE_CHECKING:
     from pbxsim.channel import Channel
+
+log = logging.getLogger(__name__)
 
 RATE = 8000
 _PERIOD = array.array("h", (int(4000 * math.sin(2 * math.pi * k / 20)) for k in range(20)))
@@ -160,6 +166,10 @@ def start_mixmonitor(chan: Channel, filename: str, options: str) -> MixMonitor:
     if chan.mixmonitor is not None:
         chan.mixmonitor.finish(publish_stop=False)
     mon = MixMonitor(chan, path, options, chan.pbx.clock.now())
+    try:
+        write_wav(path, [])  # the header only, as Asterisk opens the file at once (44 bytes)
+    except OSError as exc:
+        log.warning("%s: MixMonitor cannot open %s for writing: %s", chan.name, path, exc)
     chan.mixmonitor = mon
     chan.set_var("MIXMONITOR_FILENAME", str(path))
     chan.event("MixMonitorStart", "call")

@@ -79,6 +79,7 @@ class CallRecord:
         self.bridged_wall: float | None = None
         self.unbridged: float | None = None
         self.talk_seconds = 0.0
+        self.talking_since: float | None = None  # the current stretch of conversation
         self.answered_by: str | None = None
         self.answered_by_ring: int | None = None
         self.ended_by: str | None = None
@@ -198,13 +199,22 @@ class CallRecord:
         if self.bridged is None:
             self.bridged = now
             self.bridged_wall = self.clock.wall()
+        self.on_talk_resumed()
+
+    def on_talk_resumed(self) -> None:
+        """The caller and an agent talk (again): Dial bridged them, or Bridge() rejoined them
+        after a warning played to the caller alone."""
+        if self.talking_since is None:
+            self.talking_since = self.clock.now()
         self.unbridged = None
 
     def on_unbridged(self, chan: Channel, peer: Channel, why: str) -> None:
+        """The conversation stops (one side left, or a Redirect took them apart); ``why`` is
+        peer, caller, redirect or bridge (a Bridge() ended)."""
         now = self.clock.now()
-        start = self.by_leg[peer.name].answered if peer.name in self.by_leg else self.bridged
-        if start is not None:
-            self.talk_seconds += now - start
+        if self.talking_since is not None:
+            self.talk_seconds += now - self.talking_since
+            self.talking_since = None
         self.unbridged = now
         if why == "peer" and self.ended_by is None:
             self.ended_by = "agent" if self.direction == "inbound" else "customer"
@@ -243,6 +253,9 @@ class CallRecord:
         if self.ended is None:
             self.ended = self.clock.now()
             self.ended_wall = self.clock.wall()
+        if self.talking_since is not None:  # ended while talking (the simulator stopped)
+            self.talk_seconds += self.ended - self.talking_since
+            self.talking_since = None
         record = self.as_dict()
         self.sim.truth_log.write(record)
         done = getattr(self, "on_done", None)

@@ -26,3 +26,11 @@ class NotAvailable(RecordingsError):
     was tampered with)."""
 
     status = 404
+
+
+class FlagNotStored(RecordingsError):
+    """The database refused or failed the flag after Asterisk had already been told to act on
+    it (the caller heard the warning or the call is ending): said plainly, so the agent knows
+    to flag again, and logged with the database's own error."""
+
+    status = 503

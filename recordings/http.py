@@ -8,11 +8,13 @@ Every refusal is a 4xx with a message; nothing here answers 500.
 """
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from hotline.domain.enums import RecordingReason
 from hotline.domain.errors import InvalidInput
@@ -28,6 +30,7 @@ FLAG_BODY = (
     "reason: abusive | extortion | other; reason_text (required for other); blacklist: bool. "
     f"{FlagRequest.__doc__}"
 )
+log = logging.getLogger(__name__)
 RecordingId = Annotated[int, Path(ge=1, le=2**53, description="Recording id")]
 
 
@@ -38,6 +41,9 @@ def _refused(exc: Exception) -> HTTPException:
         return HTTPException(exc.status, str(exc))
     if isinstance(exc, TranscodeError):
         return HTTPException(503, "the playable copy could not be made; download the WAV")
+    if isinstance(exc, DBAPIError):
+        log.error("recordings request failed on the database: %s", exc)
+        return HTTPException(503, "the database did not answer; try again in a moment")
     raise exc
 
 

@@ -22,9 +22,10 @@ class TrackedCall:
     agent_channel: str | None = None
     ended_at: dt.datetime | None = None
     spool_files: set[Path] = field(default_factory=set)
+    # Spool files already dealt with: moved to the store (flagged) or deleted (unflagged).
+    settled_files: set[Path] = field(default_factory=set)
     reasons: list[RecordingReason] = field(default_factory=list)
     blacklist_checked: bool = False
-    stored: bool = False
     # Serialises flags, store and delete of one call (two *71 in a row, a sweep meanwhile).
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -35,6 +36,17 @@ class TrackedCall:
     @property
     def flagged(self) -> bool:
         return bool(self.reasons)
+
+    @property
+    def unsettled_files(self) -> set[Path]:
+        """Known spool files not yet stored or deleted (MixMonitor may not have written one
+        yet: it closes its file after the hangup, and a simulator writes it only then)."""
+        return self.spool_files - self.settled_files
+
+    @property
+    def stored(self) -> bool:
+        """Flagged, and every spool file known for the call is in the store."""
+        return self.flagged and not self.unsettled_files
 
     @property
     def abusive_flags(self) -> int:
@@ -68,9 +80,3 @@ class LiveCalls:
             return max(live, key=lambda c: c.answered_at or c.arrived_at or dt.datetime.min.replace(tzinfo=dt.UTC))
         ended = [c for c in mine if c.ended_at is not None]
         return max(ended, key=lambda c: c.ended_at) if ended else None  # type: ignore[arg-type,return-value]
-
-    def owner_of(self, path: Path) -> TrackedCall | None:
-        for call in self._calls.values():
-            if path in call.spool_files:
-                return call
-        return None

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.bus import EventBus
 from hotline.db.models import Call, CallFlag
-from hotline.db.session import transaction
 from hotline.domain.enums import FlagSource, RecordingReason
 from hotline.domain.events import (
     AgentAnswered,
@@ -46,12 +45,13 @@ from hotline.domain.events import (
     RecordingStarted,
 )
 from hotline.domain.ports import PbxActions
-from hotline.domain.spool import SpoolName, parse_spool_file_name
+from hotline.domain.spool import parse_spool_file_name
 from hotline.settings import Settings
 from recordings import pbx_steps
 from recordings.access import Actor, actor_for_user
 from recordings.archive import CallFacts, NotReadyToStore, find_call, keep_recording, refile
-from recordings.errors import Forbidden, NotFound, TooLate
+from recordings.batch_writer import BatchWriter
+from recordings.errors import FlagNotStored, Forbidden, NotFound, TooLate
 from recordings.flags import FlagRequest, StoredFlag, is_blacklisted, store_flag
 from recordings.live import LiveCalls, TrackedCall
 from recordings.store import RecordingStore
@@ -65,8 +65,31 @@ EVENT_KINDS: tuple[type[DomainEvent], ...] = (
 )
 
 
+# Tracked calls (or spool files) a sweep handles before it lets the event loop run others.
+YIELD_EVERY = 256
+
+# What the caller has been made to hear, by step (for messages).
+STEP_DONE = {"warning": "warned (S15)", "ended": "told the closing line and cut off (S16)",
+             "procedure": "told the company's procedure"}
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class FlagWrite:
+    """A flag to store, as the service knows it when the request comes."""
+
+    call_key: str
+    caller_number: str | None
+    reason: RecordingReason
+    reason_text: str
+    source: FlagSource
+    actor_id: int | None
+    at: dt.datetime
+    blacklist: bool
+    client: str | None
 
 
 @dataclass(frozen=True)
@@ -90,23 +113,6 @@ class SweepReport:
     waiting: list[str] = field(default_factory=list)
 
 
-# Tracked calls (or spool files) a sweep handles before it lets the event loop run others.
-YIELD_EVERY = 256
-SpoolEntry = tuple[Path, SpoolName | None]
-
-
-def _unlink_existing(paths: list[Path]) -> list[str]:
-    """Delete the files that exist; their names (blocking: run it in a thread)."""
-    deleted = []
-    for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        deleted.append(path.name)
-    return deleted
-
-
 class RecordingService:
     def __init__(
         self,
@@ -128,8 +134,21 @@ class RecordingService:
         self.calls = LiveCalls()
         self._grace = dt.timedelta(minutes=self.cfg.flag_grace_minutes)
         self._settle = dt.timedelta(seconds=self.cfg.settle_seconds)
+        # An unflagged recording goes once the grace period is over and MixMonitor has closed it.
+        self._delete_after = max(self._grace, self._settle)
+        # A spool file announced (RecordingStarted) but still not written this long after the
+        # end is left to the orphan rule, which judges files by their name whenever they come.
+        self._give_up = self._grace + self._settle + dt.timedelta(minutes=1)
         self._warned_names: set[str] = set()
+        self._flags: BatchWriter[FlagWrite, StoredFlag] = BatchWriter(sessions, self._store_flag_in)
         self._sweeper: asyncio.Task[None] | None = None
+        sounds, language = settings.ivr.sounds_dir, settings.ivr.language
+        self.warning_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.warning_prompt)
+        self.closing_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.closing_prompt)
+        self.extortion_prompt = (
+            None if self.cfg.extortion_prompt is None
+            else pbx_steps.prompt_path(sounds, language, self.cfg.extortion_prompt)
+        )
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -140,6 +159,7 @@ class RecordingService:
     async def start(self) -> None:
         """Run the sweep every ``sweep_seconds`` until :meth:`stop`."""
         self.spool.mkdir(parents=True, exist_ok=True)
+        self._check_prompts()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(),
                                                                name="recordings-sweep")
 
@@ -148,6 +168,18 @@ class RecordingService:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+
+    def _check_prompts(self) -> None:
+        """Say at start-up, naming the setting, when a flag's prompt is not where Asterisk
+        will look: the caller would hear nothing before being ended. Only a warning, since
+        Asterisk may read the sounds from another host's copy of the same path."""
+        for key, path in (("warning_prompt", self.warning_prompt),
+                          ("closing_prompt", self.closing_prompt),
+                          ("extortion_prompt", self.extortion_prompt)):
+            if path is not None and not Path(f"{path}.wav").is_file():
+                log.warning("recordings.%s: %s.wav does not exist here (run `hotline prompts "
+                            "build`, or set an absolute path); a flagged caller would hear "
+                            "nothing", key, path)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -210,8 +242,8 @@ class RecordingService:
         if not await self._db(self._blacklisted, call.caller_number, region):
             return
         async with call.lock:
-            await self._db(self._store_flag, call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
-                           None, at, False, None)
+            await self._store_flag(call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
+                                   None, at, False, None)
             call.reasons.append(RecordingReason.BLACKLIST)
         log.info("call %s from blacklisted %s is recorded from the start", call.call_key,
                  call.caller_number)
@@ -271,20 +303,15 @@ class RecordingService:
                 f"taken up to {self.cfg.flag_grace_minutes} minutes after the end"
             )
         async with call.lock:
-            stored: StoredFlag = await self._db(
-                self._store_flag, call, request.reason, request.reason_text, source,
-                actor.user_id, now, request.blacklist, actor.client,
-            )
-            abusive_before = call.abusive_flags
-            call.reasons.append(request.reason)
-            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+            stored, step, pbx_error = await self._store_and_act(call, request, source, actor,
+                                                                now)
             recording_id = None
-            if call.stored:
-                # Kept already (flagged before, call over): file it under the new flag too,
-                # e.g. an extortion flag in the grace period puts it on legal hold.
-                await self._db(refile, self.sessions, call.call_key, now)
-            elif call.ended_at is not None:
+            if call.ended_at is not None:
                 recording_id = await self._store_files(call, now)
+                # Kept already (flagged before, maybe by a process since restarted): file it
+                # under the new flag too, e.g. an extortion flag in the grace period puts it
+                # on legal hold.
+                await self._db(refile, self.sessions, call.call_key, now)
         self._announce(call, request, stored, actor)
         return FlagResult(
             flag_id=stored.flag_id, call_key=call.call_key, reason=request.reason, step=step,
@@ -292,18 +319,76 @@ class RecordingService:
             recording_id=recording_id, pbx_error=pbx_error,
         )
 
-    def _store_flag(
+    async def _store_and_act(
+        self, call: TrackedCall, request: FlagRequest, source: FlagSource, actor: Actor,
+        now: dt.datetime,
+    ) -> tuple[StoredFlag, str, str | None]:
+        """Store the flag and send what it asks of Asterisk, both at once.
+
+        At once, because the caller should hear the warning within 50 ms of the agent's click
+        even when a hundred flags come together, and a flag's commit can take longer than
+        that under load (SQLite takes one writer at a time). What is sent depends only on
+        what the service knows of the call already (its channels, its earlier flags), and
+        every refusal that needs no database (permission, grace period, bad input) is made
+        before. If the database then fails, :class:`FlagNotStored` says what the caller has
+        already heard. A blacklist request waits for the database first: it can refuse the
+        caller's number, and then nothing may have been played."""
+        abusive_before = call.abusive_flags
+        write = asyncio.ensure_future(self._store_flag(
+            call, request.reason, request.reason_text, source, actor.user_id, now,
+            request.blacklist, actor.client,
+        ))
+        if request.blacklist:
+            stored: StoredFlag = await write
+            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+            call.reasons.append(request.reason)
+            return stored, step, pbx_error
+        try:
+            step, pbx_error = await self._pbx_step(call, request.reason, abusive_before)
+        except BaseException:  # cancelled: the write goes on in its thread
+            write.add_done_callback(lambda done: self._stored_meanwhile(call, request, done))
+            raise
+        try:
+            stored = await write
+        except Exception as exc:
+            if step == "none":
+                raise  # nothing was played: an ordinary refusal or failure
+            call.reasons.append(request.reason)  # what the caller heard counts for the next flag
+            log.error("flag %s on %s was not stored although the caller was %s: %s",
+                      request.reason.value, call.call_key, STEP_DONE[step], exc)
+            raise FlagNotStored(
+                f"the caller was {STEP_DONE[step]}, but the flag could not be stored "
+                f"({type(exc).__name__}); flag the call again"
+            ) from exc
+        call.reasons.append(request.reason)
+        return stored, step, pbx_error
+
+    @staticmethod
+    def _stored_meanwhile(call: TrackedCall, request: FlagRequest,
+                          done: asyncio.Future[StoredFlag]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            call.reasons.append(request.reason)
+
+    async def _store_flag(
         self, call: TrackedCall, reason: RecordingReason, text: str, source: FlagSource,
         actor_id: int | None, at: dt.datetime, blacklist: bool, client: str | None,
     ) -> StoredFlag:
-        with transaction(self.sessions) as session:
-            row = find_call(session, call.call_key)
-            return store_flag(
-                session, call_key=call.call_key, call_id=row.id if row else None, reason=reason,
-                reason_text=text, source=source, actor_id=actor_id, at=at, blacklist=blacklist,
-                caller_number=call.caller_number or (row.caller_number if row else None),
-                region=self.settings.default_region, client=client,
-            )
+        return await self._flags.write(FlagWrite(
+            call_key=call.call_key, caller_number=call.caller_number, reason=reason,
+            reason_text=text, source=source, actor_id=actor_id, at=at, blacklist=blacklist,
+            client=client,
+        ))
+
+    def _store_flag_in(self, session: Session, flag: FlagWrite) -> StoredFlag:
+        """One flag, inside the batch's transaction (:mod:`recordings.batch_writer`)."""
+        row = find_call(session, flag.call_key)
+        return store_flag(
+            session, call_key=flag.call_key, call_id=row.id if row else None,
+            reason=flag.reason, reason_text=flag.reason_text, source=flag.source,
+            actor_id=flag.actor_id, at=flag.at, blacklist=flag.blacklist,
+            caller_number=flag.caller_number or (row.caller_number if row else None),
+            region=self.settings.default_region, client=flag.client,
+        )
 
     async def _call_for(self, actor: Actor, request: FlagRequest) -> TrackedCall:
         if request.call_key is None and request.call_id is None:
@@ -361,22 +446,22 @@ class RecordingService:
                 await pbx_steps.play_then_rejoin(
                     self.pbx, context=cfg.warning_context, exten="warn",
                     caller=call.caller_channel, agent=call.agent_channel,
-                    prompt=cfg.warning_prompt, timeout=timeout,
+                    prompt=self.warning_prompt, timeout=timeout,
                 )
                 return "warning", None
             if reason is RecordingReason.ABUSIVE and abusive_before == 1:
                 await pbx_steps.play_then_end(
                     self.pbx, context=cfg.warning_context, caller=call.caller_channel,
-                    agent=call.agent_channel, prompt=cfg.closing_prompt, disposition="abusive",
+                    agent=call.agent_channel, prompt=self.closing_prompt, disposition="abusive",
                     timeout=timeout,
                 )
                 return "ended", None
-            if (reason is RecordingReason.EXTORTION and cfg.extortion_prompt
-                    and call.agent_channel):
+            procedure = self.extortion_prompt
+            if reason is RecordingReason.EXTORTION and procedure and call.agent_channel:
                 await pbx_steps.play_then_rejoin(
                     self.pbx, context=cfg.warning_context, exten="notice",
                     caller=call.caller_channel, agent=call.agent_channel,
-                    prompt=cfg.extortion_prompt, timeout=timeout,
+                    prompt=procedure, timeout=timeout,
                 )
                 return "procedure", None
         except Exception as exc:  # the AMI link is down, the channel is gone...
@@ -406,22 +491,23 @@ class RecordingService:
 
     # -- spool → store ------------------------------------------------------------------
 
-    def _spool_files_named_for(self, call_key: str) -> set[Path]:
-        if not self.spool.is_dir():
-            return set()
+    def _spool_files_named_for(self, call_key: str,
+                               listing: list[Path] | None = None) -> set[Path]:
         found = set()
-        for path in self.spool.glob("*.wav"):
+        for path in self._spool_listing() if listing is None else listing:
             parsed = parse_spool_file_name(path.name)
             if parsed is not None and parsed.call_key == call_key:
-                found.add(path.resolve())
+                found.add(path)
         return found
 
     async def _store_files(self, call: TrackedCall, now: dt.datetime) -> int | None:
-        """Move the call's spool files to the store; the id of the last one kept."""
-        call.spool_files.update(self._spool_files_named_for(call.call_key))
+        """Move the call's spool files to the store; the id of the last one kept. A file
+        announced but not written yet stays unsettled, so the call is not taken as stored."""
+        listing = await asyncio.to_thread(self._spool_listing)
+        call.spool_files.update(self._spool_files_named_for(call.call_key, listing))
         facts = CallFacts(call.call_key, call.agent_id, call.caller_number)
         last_id = None
-        for path in sorted(call.spool_files):
+        for path in sorted(call.unsettled_files):
             if not path.exists():
                 continue
             try:
@@ -433,73 +519,94 @@ class RecordingService:
             except NotReadyToStore as exc:
                 log.warning("recording of %s waits: %s", call.call_key, exc)
                 return last_id
+            call.settled_files.add(path)
             last_id = recording.id
-        call.stored = all(not p.exists() for p in call.spool_files)
         return last_id
 
-    async def sweep(self, now: dt.datetime | None = None) -> SweepReport:
-        """Store what is flagged, delete what is due, adopt files of calls not followed.
+    def _delete_files(self, call: TrackedCall, report: SweepReport) -> None:
+        for path in sorted(call.unsettled_files):
+            if path.exists():
+                path.unlink()
+                call.settled_files.add(path)
+                report.deleted.append(path.name)
 
-        A busy hour leaves thousands of files in the spool (every answered call's, kept for
-        the grace period): the listing runs in a worker thread and each file is matched to its
-        call in one pass, so a sweep never holds the event loop that times the rings."""
+    async def sweep(self, now: dt.datetime | None = None) -> SweepReport:
+        """Store what is flagged, delete what is due, adopt files of calls not followed."""
         now = now or self.clock()
         report = SweepReport()
         listing = await asyncio.to_thread(self._spool_listing)
-        await self._adopt_spool_files(listing)
+        self._adopt_spool_files(listing)
         for n, call in enumerate(self.calls.all(), 1):
             if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let ring timers and AMI reads run between batches
+                await asyncio.sleep(0)  # a busy hour's spool: let ring timers and AMI reads run
             if call.ended_at is None:
                 continue
             async with call.lock:
-                if call.flagged and not call.stored and now >= call.ended_at + self._settle:
-                    recording_id = await self._store_files(call, now)
-                    if recording_id is not None:
-                        report.stored.append(recording_id)
-                    if not call.stored:
+                if call.flagged:
+                    if not call.stored and now >= call.ended_at + self._settle:
+                        recording_id = await self._store_files(call, now)
+                        if recording_id is not None:
+                            report.stored.append(recording_id)
+                    if call.stored:
+                        # followed until the grace period is over, for later flags to refile
+                        if now >= call.ended_at + self._grace:
+                            self.calls.forget(call.call_key)
+                    elif now >= call.ended_at + self._give_up:
+                        self._give_up_on(call)
+                    elif now >= call.ended_at + self._settle:
                         report.waiting.append(call.call_key)
                     continue
-                if now < call.ended_at + self._grace:
+                if now < call.ended_at + self._delete_after:
                     continue
-                if not call.flagged:
-                    report.deleted.extend(
-                        await asyncio.to_thread(_unlink_existing, sorted(call.spool_files)))
-                if call.stored or not call.flagged:
+                self._delete_files(call, report)
+                if not call.unsettled_files:
                     self.calls.forget(call.call_key)
+                elif now >= call.ended_at + self._give_up:
+                    self._give_up_on(call)
         await self._sweep_orphans(now, report, listing)
         return report
 
-    async def _adopt_spool_files(self, listing: list[SpoolEntry]) -> None:
+    def _give_up_on(self, call: TrackedCall) -> None:
+        """Stop following a call whose files could not be settled: announced by MixMonitor
+        but never written, or not storable yet (its row or flags not in the database). Said
+        once; the orphan rule takes any such file from here (kept if the database holds a
+        flag for its call, else deleted), so nothing is lost and nothing lingers."""
+        files = ", ".join(
+            f"{p.name} ({'not storable yet' if p.exists() else 'never written'})"
+            for p in sorted(call.unsettled_files)
+        )
+        log.error("call %s ended at %s UTC: spool file(s) %s in %s; left to the spool sweep",
+                  call.call_key, f"{call.ended_at:%Y-%m-%d %H:%M:%S}", files, self.spool)
+        self.calls.forget(call.call_key)
+
+    def _adopt_spool_files(self, listing: list[Path]) -> None:
         """Files named for a tracked call belong to it, whether or not RecordingStarted came."""
-        for n, (path, parsed) in enumerate(listing, 1):
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        for path in listing:
+            parsed = parse_spool_file_name(path.name)
             if parsed is not None and (call := self.calls.get(parsed.call_key)) is not None:
                 call.spool_files.add(path)
 
-    def _spool_listing(self) -> list[SpoolEntry]:
-        """Regular files directly in the spool with the call each name gives (blocking: run it
-        in a thread; the paths' hashes are computed there too). A symlink is never followed:
-        deleting through it could remove a file outside the spool."""
-        if not self.spool.is_dir():
+    def _spool_listing(self) -> list[Path]:
+        """The spool's regular files (a symlink is never followed out of it), by name. Read in
+        a worker thread: on a busy day the spool holds hundreds of files, and the event loop
+        must not wait on the disk while flags are being played."""
+        try:
+            with os.scandir(self.spool) as entries:
+                return sorted(self.spool / e.name for e in entries
+                              if e.is_file(follow_symlinks=False))
+        except FileNotFoundError:
             return []
-        with os.scandir(self.spool) as entries:
-            paths = sorted(self.spool / e.name for e in entries
-                           if e.is_file(follow_symlinks=False))
-        for path in paths:
-            hash(path)  # pathlib caches it: the sweep's set lookups stay cheap on the loop
-        return [(path, parse_spool_file_name(path.name)) for path in paths]
 
     async def _sweep_orphans(self, now: dt.datetime, report: SweepReport,
-                             listing: list[SpoolEntry]) -> None:
+                             listing: list[Path]) -> None:
         stale_after = (self._grace + dt.timedelta(minutes=1)).total_seconds()
         owned = {path for call in self.calls.all() for path in call.spool_files}
-        for n, (path, parsed) in enumerate(listing, 1):
+        for n, path in enumerate(listing, 1):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             if path in owned:
                 continue
+            parsed = parse_spool_file_name(path.name)
             if parsed is None:
                 if path.name not in self._warned_names:
                     self._warned_names.add(path.name)

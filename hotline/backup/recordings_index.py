@@ -155,8 +155,14 @@ def snapshot_store(
             continue
         path = store.path(key)
         # Not in the index: stored after the database snapshot, or an orphan. Listed with its
-        # checksum; its audio is not copied (the restored database would not know it).
-        snap.files.append(StoreFile(key, path.stat().st_size, sha256_file(path), None))
+        # checksum; its audio is not copied (the restored database would not know it). A file
+        # removed since the listing (a purge, a staging file moved on) is simply not listed:
+        # a backup must not fail because hotline went on working while it ran.
+        try:
+            size, digest = path.stat().st_size, sha256_file(path)
+        except FileNotFoundError:
+            continue
+        snap.files.append(StoreFile(key, size, digest, None))
     write_jsonl(folder / STORE_FILES, (asdict(f) for f in snap.files))
     return snap
 

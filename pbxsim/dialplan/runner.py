@@ -61,8 +61,14 @@ async def run_pbx(chan: Channel) -> None:
             except Interrupted:
                 chan.async_goto = False
                 if chan.pulled is not None:
+                    chan.pull_seen = True
                     await chan.pulled
-                    break
+                    if chan.hungup or (chan.redirect_to is None and chan.after_bridge is None):
+                        break
+                    if chan.redirect_to is None:
+                        from pbxsim.bridge_app import go_to_after_bridge
+
+                        go_to_after_bridge(chan)
                 continue
             chan.async_goto = False
             if chan.redirect_to is not None:

@@ -94,9 +94,11 @@ async def running_stack(
     ready: bool = True,
     clock: Any = None,
     roles: dict[str, str] | None = None,
+    agent_roles: dict[str, str] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """``roles``: extension -> role of its user (default "agent"), e.g. {"2001": "team_leader"}."""
+    """``roles`` (or its older name ``agent_roles``): extension -> role of its user (default
+    "agent"), e.g. {"2001": "team_leader"}; team leaders and supervisors take calls too."""
     agi_port = free_port()
     sim = PbxSimulator(SimConfig(
         ami_port=0,
@@ -112,10 +114,11 @@ async def running_stack(
         seed=7,
     ))
     await sim.start()
-    ids: dict[str, int] = {}
-    roles = roles or {}
+    roles = {**(agent_roles or {}), **(roles or {})}
+    created: dict[str, int] = {}
     for role in dict.fromkeys(roles.get(ext, "agent") for ext in agents):
-        ids.update(add_agents(engine, [e for e in agents if roles.get(e, "agent") == role], role))
+        created.update(add_agents(engine, [e for e in agents if roles.get(e, "agent") == role], role))
+    ids = {ext: created[ext] for ext in agents}
     for ext, behaviour in agents.items():
         sim.add_agent(AgentSpec(ext, behaviour))
     settings = stack_settings(tmp, db_url, ami_port=sim.ami_port, agi_port=agi_port,

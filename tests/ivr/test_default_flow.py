@@ -9,7 +9,8 @@ import pytest
 
 from hotline.domain.enums import Role
 from hotline.domain.ring import RingPolicy
-from hotline.domain.spool import parse_spool_file_name
+from hotline.domain.spool import SpoolName, parse_spool_file_name
+from hotline.settings import Settings
 from tests.ivr.asterisk import ScriptedAsterisk
 from tests.ivr.conftest import (
     CALLER_E164,
@@ -50,7 +51,14 @@ async def test_answer_at_ring_3_then_greeting_first(start_ivr: StartIvr) -> None
     assert call.played()[:2] == ["greeting", "main_menu"]
 
 
-async def test_menu_choice_sets_category_and_dials_an_agent(start_ivr: StartIvr) -> None:
+def spool_file(line: str) -> Path:
+    """The file of an ``EXEC MixMonitor <file>[,<options>]`` line."""
+    return Path(line.split(maxsplit=2)[2].split(",", 1)[0])
+
+
+async def test_menu_choice_sets_category_and_dials_an_agent(
+    start_ivr: StartIvr, settings: Settings
+) -> None:
     router = agents("1001")
     server = await start_ivr(router=router)
     call = await ScriptedAsterisk(server.port, digits=["2"], dials=["ANSWER"]).run()
@@ -59,10 +67,10 @@ async def test_menu_choice_sets_category_and_dials_an_agent(start_ivr: StartIvr)
     # the bridged part is recorded into the spool, then the agent is dialled for 5P+1 s
     mix = call.first("EXEC MixMonitor")
     assert mix.line.endswith(".wav,b")
-    # named so that the recordings service knows the call from the name alone (restarts)
-    name = Path(mix.line.removeprefix("EXEC MixMonitor ").removesuffix(",b")).name
-    assert name == "pbx1-1795390124.68-1795390124.68.wav"
-    assert parse_spool_file_name(name).call_key == "pbx1:1795390124.68"
+    # named so that the recordings service knows the call from the name alone
+    path = spool_file(mix.line)
+    assert path.parent == settings.recordings.spool_dir.resolve()
+    assert parse_spool_file_name(path.name) == SpoolName("pbx1", "1795390124.68", "1795390124.68")
     assert call.first("EXEC Dial").line == "EXEC Dial PJSIP/1001,4"
     assert call.index("EXEC MixMonitor") < call.index("EXEC Dial")
     assert call.index("SET VARIABLE HOTLINE_CATEGORY") < call.index("EXEC Dial")
@@ -211,9 +219,8 @@ async def test_blacklisted_caller_recorded_from_the_start_and_only_leaders(start
     # MixMonitor of the whole call (no b option) is the very next command after ANSWER
     answer = call.index("ANSWER")
     assert call.commands[answer + 1].line.startswith("EXEC MixMonitor")
-    whole = call.commands[answer + 1].line.removeprefix("EXEC MixMonitor ")
-    assert "," not in whole  # no b option: the whole call
-    assert parse_spool_file_name(Path(whole).name).call_key == "pbx1:1795390124.68"
+    whole = parse_spool_file_name(spool_file(call.commands[answer + 1].line).name)
+    assert whole == SpoolName("pbx1", "1795390124.68", "1795390124.68", whole_call=True)
     assert call.variables["HOTLINE_BLACKLISTED"] == "1"
     # the greeting is still the first prompt
     assert call.played()[0] == "greeting"

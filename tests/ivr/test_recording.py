@@ -28,7 +28,7 @@ async def test_bridged_recording_is_named_for_its_call(start_ivr: StartIvr) -> N
     assert parsed is not None and parsed.call_key == "pbx1:1795390124.68"
 
 
-async def test_whole_call_recording_after_a_bridged_one_continues_the_same_file(
+async def test_whole_call_recording_after_a_bridged_one_stops_it_and_records_the_rest(
     start_ivr: StartIvr, tmp_path: Path, catalogue: Catalogue
 ) -> None:
     flows = flows_from_yaml(tmp_path, catalogue, textwrap.dedent("""
@@ -48,6 +48,10 @@ async def test_whole_call_recording_after_a_bridged_one_continues_the_same_file(
     lines = call.lines()
     bridged, whole = _mixmonitor_paths(lines)
     assert bridged.endswith(",b")
-    # the bridged-only recording stops, and the whole-call one appends to the same file
+    # the bridged-only recording stops, and the rest of the call goes to the call's whole-call
+    # file, which the recordings service files under the same call
     assert lines.index("EXEC StopMixMonitor") < lines.index(f"EXEC MixMonitor {whole}")
-    assert whole == bridged.removesuffix(",b") + ",a"
+    first = parse_spool_file_name(Path(bridged.removesuffix(",b")).name)
+    rest = parse_spool_file_name(Path(whole).name)
+    assert first is not None and rest is not None
+    assert rest.call_key == first.call_key and rest.whole_call and not first.whole_call

@@ -7,7 +7,10 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from hotline.settings import Settings
 from pbxsim.behaviours import AgentBehaviour, AgentSpec, CallerBehaviour, CallerSpec
@@ -19,6 +22,10 @@ DIALPLAN = """
 [hotline-inbound]
 exten => 100,1,Goto(hold,s,1)
 exten => 101,1,Congestion(2)
+exten => 104,1,Goto(held-long,s,1)
+exten => 105,1,Answer()
+ same => n,Dial(PJSIP/${AGENT},30)
+ same => n,Hangup()
 exten => 102,1,Answer()
  same => n,Read(CHOICE,,2,,,5)
  same => n,GotoIf($["${CHOICE}" = "42"]?ok)
@@ -34,6 +41,27 @@ exten => s,1,Answer()
 [bridger]
 exten => s,1,Answer()
  same => n,Bridge(${TARGET})
+[held-long]
+exten => s,1,Answer()
+ same => n,MusicOnHold(default,30)
+ same => n,Set(HOTLINE_DISPOSITION=own-next)
+ same => n,Hangup()
+[bridger-opts]
+exten => s,1,Answer()
+ same => n,Bridge(${TARGET},${OPTS})
+ same => n,Hangup()
+[after]
+exten => s,1,Set(HOTLINE_DISPOSITION=after-bridge)
+ same => n,Hangup()
+exten => redirected,1,Set(HOTLINE_DISPOSITION=redirected)
+ same => n,Hangup()
+[warn]
+exten => caller,1,Playback(beep-caller)
+ same => n,Bridge(${PEER},F(after^s^1))
+ same => n,Hangup()
+exten => agent,1,Playback(beep)
+ same => n,Wait(2)
+ same => n,Hangup()
 """
 
 
@@ -98,6 +126,84 @@ async def test_bridge_application_joins_two_channels(tmp_path: Path) -> None:
         await asyncio.wait_for(held.ended, 10)  # the held caller talks 2 s, then hangs up
         await ami.wait_event("BridgeDestroy")
         await ami.close()
+
+
+@pytest.mark.parametrize(("options", "then"), [
+    ("F(after^s^1)", "after-bridge"),  # F: the bridged channel goes there
+    ("", "own-next"),                  # no option: it goes on at its own next priority
+    ("x", None),                       # x: it is hung up
+])
+async def test_after_bridge_the_bridged_channel_goes_where_bridge_says(
+    tmp_path: Path, options: str, then: str | None
+) -> None:
+    """app_bridge's after-bridge location, as hotline's [hotline-warning] relies on with
+    F(hotline-warning^agent-end^1). The bridger here is a Local channel that lives 1 s."""
+    async with running(cfg(tmp_path)) as sim:
+        ami = await Ami.connect(sim.ami_port)
+        held = await sim.place_call(spec("104"))
+        await ami.wait_event("MusicOnHoldStart", Channel=held.name)
+        await ami.action("Originate", Channel="Local/s@bridger-opts", Application="Wait", Data="1",
+                         Variable=f"TARGET={held.name},OPTS={options}", Async="true")
+        rec = await asyncio.wait_for(held.ended, 10)
+        await ami.close()
+    assert rec["variables"].get("HOTLINE_DISPOSITION") == then
+    assert rec["redirects"] == [], "not a Redirect"
+
+
+async def test_a_redirect_of_the_bridged_channel_wins_over_f(tmp_path: Path) -> None:
+    async with running(cfg(tmp_path)) as sim:
+        ami = await Ami.connect(sim.ami_port)
+        held = await sim.place_call(spec("104"))
+        await ami.wait_event("MusicOnHoldStart", Channel=held.name)
+        await ami.action("Originate", Channel="Local/s@bridger-opts", Application="Wait",
+                         Data="30", Variable=f"TARGET={held.name},OPTS=F(after^s^1)",
+                         Async="true")
+        await ami.wait_event("BridgeEnter", Channel=held.name)
+        reply = await ami.action("Redirect", Channel=held.name, Context="after",
+                                 Exten="redirected", Priority="1")
+        assert reply["Response"] == "Success"
+        rec = await asyncio.wait_for(held.ended, 10)
+        await ami.close()
+    assert rec["variables"]["HOTLINE_DISPOSITION"] == "redirected"
+    assert rec["redirects"] == [f"{held.name}->after,redirected"]
+
+
+async def test_bridge_takes_a_channel_whose_prompt_ends_at_the_same_moment(
+    tmp_path: Path
+) -> None:
+    """hotline's warning: caller and agent hear the same prompt; the caller's Bridge() pulls
+    the agent just as the agent's own prompt ends and its Wait begins. The agent must leave
+    its Wait for the bridge, not sit it out and hang up (the bridge used to clear the wake-up
+    before the agent's Wait had seen it)."""
+    config = cfg(tmp_path)
+    config.sound_durations = {"beep": 1.0, "beep-caller": 1.01}
+    async with running(config) as sim:
+        n = 12
+        for i in range(n):
+            sim.add_agent(AgentSpec(f"30{i:02d}", AgentBehaviour(answer_on_ring=1)))
+        ami = await Ami.connect(sim.ami_port)
+        calls = []
+        for i in range(n):
+            calls.append(await sim.place_call(CallerSpec(
+                f"1380000{i:04d}", "105", CallerBehaviour(talk_time=3600))))
+            await ami.action("Setvar", Channel=calls[-1].name, Variable="AGENT",
+                             Value=f"30{i:02d}")
+        for call in calls:
+            await ami.wait_event("BridgeEnter", Channel=call.name)
+        for call in calls:
+            agent = next(c for c in call.channel.bridge.channels if c is not call.channel)
+            await ami.action("Setvar", Channel=call.name, Variable="PEER", Value=agent.name)
+            await ami.action("Redirect", Channel=call.name, Context="warn", Exten="caller",
+                             Priority="1", ExtraChannel=agent.name, ExtraContext="warn",
+                             ExtraExten="agent", ExtraPriority="1")
+        # a busy moment as both prompts end: their timers fire in the same loop iteration
+        busy = asyncio.get_running_loop().call_later(0.9 / SPEED, time.sleep, 0.3 / SPEED)
+        await asyncio.sleep(4.5 / SPEED)  # the 1 s prompt, then past the agent's Wait(2)
+        busy.cancel()
+        back = [c for c in calls if c.channel.bridge is not None
+                and len(c.channel.bridge.channels) == 2]
+        await ami.close()
+    assert len(back) == n, f"{n - len(back)} callers lost their agent"
 
 
 async def test_originate_channel_id_sets_the_uniqueid(tmp_path: Path) -> None:

@@ -208,14 +208,16 @@ async def test_mixmonitor_b_records_the_conversation_only(tmp_path: Path) -> Non
         sim.add_agent(AgentSpec("1001", AgentBehaviour(answer_on_ring=2)))
         ami = await Ami.connect(sim.ami_port)
         call = await sim.place_call(caller(talk_time=6.0))
+        await ami.wait_event("MixMonitorStart", Channel=call.name)
+        path = spool / f"{call.channel.uniqueid}.wav"
+        with wave.open(str(path)) as w:  # opened at once, as app_mixmonitor does
+            assert w.getnframes() == 0
         rec = await asyncio.wait_for(call.ended, 20)
         await sim.flush()
         await ami.settle(call.name)
-        assert ami.seen("MixMonitorStart", Channel=call.name)
         assert not ami.seen("MixMonitorStop")  # the caller hung up while recording
         await ami.close()
     await ivr.stop()
-    path = spool / f"{call.channel.uniqueid}.wav"
     with wave.open(str(path)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         seconds = w.getnframes() / 8000
@@ -399,6 +401,37 @@ async def test_dual_redirect_out_of_an_agi_dial(tmp_path: Path) -> None:
     assert dial == ["200 result=0"] and ivr.calls[0].hangup_notice
     assert rec["redirects"] == [f"{agent}->agent-hold,s", f"{call.name}->hotline-warning,s"]
     assert rec["answered_by"] == "1001"
+
+
+async def test_talk_resumed_after_a_warning_counts_in_the_truth(tmp_path: Path) -> None:
+    """hotline's [hotline-warning]: the caller is taken out of the conversation to hear a
+    prompt while the agent waits, then Bridge() joins them again. The truth's talk time (and
+    the bridged-only recording) hold both stretches of conversation, not the prompt."""
+    ivr = await start_ivr(IvrPlan(agents=["1001"], menu=False, record=str(tmp_path / "rec")))
+    async with running(config(tmp_path, ivr, sound_durations={"warning": 1.0})) as sim:
+        sim.add_agent(AgentSpec("1001", AgentBehaviour(answer_on_ring=1)))
+        ami = await Ami.connect(sim.ami_port)
+        call = await sim.place_call(caller(talk_time=10.0))  # hangs up 10 s after the answer
+        agent = (await ami.wait_event("DialBegin", Channel=call.name))["DestChannel"]
+        await ami.wait_event("BridgeEnter", Channel=call.name)
+        await ami.action("Setvar", Channel=call.name, Variable="HOTLINE_AGENT_CHANNEL", Value=agent)
+        for chan in (call.name, agent):
+            await ami.action("Setvar", Channel=chan, Variable="HOTLINE_PROMPT", Value="warning")
+        await ami.action("Redirect", Channel=call.name, Context="hotline-warning", Exten="warn",
+                         Priority="1", ExtraChannel=agent, ExtraContext="hotline-warning",
+                         ExtraExten="agent-wait", ExtraPriority="1")
+        rejoined = await ami.wait_event("BridgeEnter", Channel=call.name)
+        rec = await asyncio.wait_for(call.ended, 20)
+        await sim.flush()
+        await ami.close()
+    await ivr.stop()
+    assert rejoined["BridgeNumChannels"] == "2"
+    # out of the conversation: the 1 s prompt, plus the IVR closing its AGI session (the
+    # channel waits for it) and the dialplan steps, in simulated seconds at SPEED
+    assert 10.0 - 1.0 - 0.8 <= rec["talk_seconds"] <= 10.0 - 1.0 + 0.05
+    # the same stretches as MixMonitor's bridged-only recording (a few ms of real time apart)
+    assert [r["seconds"] for r in rec["recordings"]] == [pytest.approx(rec["talk_seconds"], abs=0.3)]
+    assert rec["ended_by"] == "caller"
 
 
 async def test_every_truth_record_has_the_same_fields(tmp_path: Path) -> None:

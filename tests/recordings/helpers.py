@@ -128,7 +128,7 @@ def make_settings(tmp_path: Path, **recordings: Any) -> Settings:
         store_dir=tmp_path / "store", spool_dir=tmp_path / "spool",
         cache_dir=tmp_path / "cache", **recordings,
     )
-    return Settings(recordings=rec)
+    return Settings(recordings=rec, ivr={"sounds_dir": tmp_path / "sounds"})
 
 
 @dataclass

@@ -3,23 +3,28 @@ call, extortion's legal hold and escalation, and who may flag what."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from hotline.bus import EventBus
 from hotline.db.models import AuditLog, CallFlag, Escalation, Recording
 from hotline.domain.enums import EscalationStatus, FlagSource, RecordingReason, Role
 from hotline.domain.errors import InvalidInput
 from hotline.domain.events import Alert, CallFlagged, EscalationRaised
-from recordings.errors import Forbidden, NotFound
+from recordings.errors import FlagNotStored, Forbidden, NotFound
+from recordings.flags import store_flag
 from recordings.service import RecordingService
 from tests.recordings.helpers import RecordingPbx, make_settings
 
 W = "hotline-warning"
 
 
-async def live_call(new_call, seconds: float = 30):  # type: ignore[no-untyped-def]
-    call = new_call()
+async def live_call(new_call, seconds: float = 30, **kw):  # type: ignore[no-untyped-def]
+    call = new_call(**kw)
     await call.arrive()
     await call.answer()
     call.talk(seconds)
@@ -31,13 +36,16 @@ async def test_abusive_warning_then_second_flag_ends_the_call(
 ) -> None:
     call = await live_call(new_call)
     caller, agent = call.caller_channel, call.agent_channel
+    # the IVR's rendered prompts (S15, S16), by absolute path as the IVR plays them
+    sounds = service.settings.ivr.sounds_dir.resolve() / "zh-CN"
+    warning, closing = str(sounds / "civil_language_warning"), str(sounds / "closing")
 
     first = await service.flag(people.agent, {"reason": "abusive", "reason_text": "swearing"})
     assert first.step == "warning" and first.pbx_error is None
     assert pbx.actions == [
         ("setvar", caller, "HOTLINE_AGENT_CHANNEL", agent),
-        ("setvar", caller, "HOTLINE_PROMPT", "hotline/zh-CN/civil-language-warning"),
-        ("setvar", agent, "HOTLINE_PROMPT", "hotline/zh-CN/civil-language-warning"),
+        ("setvar", caller, "HOTLINE_PROMPT", warning),
+        ("setvar", agent, "HOTLINE_PROMPT", warning),
         ("redirect", caller, W, "warn", 1, agent, W, "agent-wait", 1),
     ]
     pbx.actions.clear()
@@ -46,7 +54,7 @@ async def test_abusive_warning_then_second_flag_ends_the_call(
     assert second.step == "ended"
     assert pbx.actions == [
         ("setvar", caller, "HOTLINE_DISPOSITION", "abusive"),
-        ("setvar", caller, "HOTLINE_PROMPT", "hotline/zh-CN/closing"),
+        ("setvar", caller, "HOTLINE_PROMPT", closing),
         ("redirect", caller, W, "close", 1, agent, W, "agent-end", 1),
     ]
     pbx.actions.clear()
@@ -137,6 +145,24 @@ async def test_extortion_procedure_prompt_is_played_when_configured(
                                call.agent_channel, W, "agent-wait", 1)
 
 
+async def test_a_prompt_missing_from_the_sounds_is_named_at_start(
+    tmp_path, sessions, caplog
+) -> None:
+    settings = make_settings(tmp_path, extortion_prompt="extortion_notice")
+    rendered = settings.ivr.sounds_dir / "zh-CN"
+    rendered.mkdir(parents=True)
+    for name in ("civil_language_warning", "extortion_notice"):  # "closing" was never built
+        (rendered / f"{name}.wav").write_bytes(b"RIFF")
+    svc = RecordingService(settings, sessions)
+    assert svc.extortion_prompt == str(rendered.resolve() / "extortion_notice")
+    await svc.start()
+    await svc.stop()
+    problems = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(problems) == 1, problems
+    assert "recordings.closing_prompt" in problems[0]
+    assert str(rendered.resolve() / "closing.wav") in problems[0]
+
+
 async def test_when_none_is_on_duty_every_team_leader_is_told(
     service: RecordingService, new_call, people, sessions
 ) -> None:
@@ -199,3 +225,96 @@ async def test_a_call_not_followed_since_a_restart_can_still_be_flagged_by_id(
     with sessions() as s:
         rec = s.get(Recording, result.recording_id)
     assert abs(rec.duration_seconds - 40) <= 0.5
+
+
+class SlowRepliesPbx(RecordingPbx):
+    """An AMI link whose replies come only when the test says: each action is noted when it
+    is sent, and completes when released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies = asyncio.Event()
+
+    async def setvar(self, channel: str, name: str, value: str) -> None:
+        await super().setvar(channel, name, value)
+        await self.replies.wait()
+
+    async def redirect(self, channel: str, *args: object, **kwargs: object) -> None:
+        await super().redirect(channel, *args, **kwargs)  # type: ignore[arg-type]
+        await self.replies.wait()
+
+
+async def test_the_warning_goes_out_in_one_burst_without_waiting_for_each_reply(
+    tmp_path, sessions, clock, new_call, people
+) -> None:
+    pbx = SlowRepliesPbx()
+    svc = RecordingService(make_settings(tmp_path), sessions, pbx=pbx, clock=clock)
+    call = new_call()
+    call.service = svc
+    await call.arrive()
+    await call.answer()
+    flagging = asyncio.ensure_future(svc.flag(people.agent, {"reason": "abusive"}))
+    for _ in range(200):
+        if len(pbx.actions) == 4:
+            break
+        await asyncio.sleep(0.005)
+    # all four sent, in order, while no reply has come yet
+    assert [a[0] for a in pbx.actions] == ["setvar", "setvar", "setvar", "redirect"]
+    assert not flagging.done()
+    pbx.replies.set()
+    assert (await flagging).step == "warning"
+
+
+async def test_the_warning_does_not_wait_for_the_flags_commit(
+    service: RecordingService, pbx: RecordingPbx, new_call, people, sessions, monkeypatch
+) -> None:
+    call = await live_call(new_call)
+    committed = threading.Event()
+    slow_commit = threading.Event()
+    def slow_store(session, **flag):  # type: ignore[no-untyped-def]
+        slow_commit.wait(5)  # a busy database
+        stored = store_flag(session, **flag)
+        committed.set()
+        return stored
+
+    monkeypatch.setattr("recordings.service.store_flag", slow_store)
+    flagging = asyncio.ensure_future(service.flag(people.agent, {"reason": "abusive"}))
+    for _ in range(200):
+        if pbx.actions and pbx.actions[-1][0] == "redirect":
+            break
+        await asyncio.sleep(0.005)
+    assert pbx.actions[-1][:4] == ("redirect", call.caller_channel, W, "warn")
+    assert not committed.is_set(), "the caller is warned while the flag is being written"
+    slow_commit.set()
+    result = await flagging
+    assert result.step == "warning" and committed.is_set()
+    with sessions() as s:
+        assert s.scalar(select(CallFlag.id)) == result.flag_id
+
+
+async def test_a_flag_the_database_loses_after_the_warning_is_reported_and_still_counts(
+    service: RecordingService, pbx: RecordingPbx, new_call, people, sessions, monkeypatch
+) -> None:
+    call = await live_call(new_call)
+
+    def broken(session, **flag):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT INTO call_flags", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr("recordings.service.store_flag", broken)
+    with pytest.raises(FlagNotStored, match=r"warned \(S15\).*flag the call again") as refused:
+        await service.flag(people.agent, {"reason": "abusive"})
+    assert refused.value.status == 503
+    assert pbx.actions[-1][:4] == ("redirect", call.caller_channel, W, "warn")
+    monkeypatch.undo()
+    # the caller has been warned: the next abusive flag ends the call
+    again = await service.flag(people.agent, {"reason": "abusive"})
+    assert again.step == "ended"
+
+
+async def test_a_blacklist_the_database_refuses_plays_nothing(
+    service: RecordingService, pbx: RecordingPbx, new_call, people
+) -> None:
+    await live_call(new_call, caller=None)  # withheld number
+    with pytest.raises(InvalidInput, match="cannot be blacklisted"):
+        await service.flag(people.agent, {"reason": "abusive", "blacklist": True})
+    assert pbx.actions == []

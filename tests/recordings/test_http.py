@@ -175,3 +175,31 @@ async def test_flag_endpoint(client: httpx.AsyncClient, service: RecordingServic
     r = await client.post("/api/recordings/flags", headers=as_("supervisor"),
                           json={"call_key": "../../etc/passwd", "reason": "abusive"})
     assert r.status_code == 404
+
+
+async def test_a_flag_the_database_loses_is_a_503_that_says_what_the_caller_heard(
+    client: httpx.AsyncClient, service: RecordingService, new_call, monkeypatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    call = new_call()
+    await call.arrive()
+    await call.answer()
+
+    def broken(session, **flag):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr("recordings.service.store_flag", broken)
+    r = await client.post("/api/recordings/flags", headers=as_("agent"),
+                          json={"reason": "abusive"})
+    assert r.status_code == 503
+    assert "warned (S15)" in r.json()["detail"] and "flag the call again" in r.json()["detail"]
+    assert "database is locked" not in r.text, "the database's own words stay in the log"
+
+    # with the blacklist asked for, nothing is played before the database answers
+    service.pbx.actions.clear()
+    r = await client.post("/api/recordings/flags", headers=as_("agent"),
+                          json={"reason": "abusive", "blacklist": True})
+    assert r.status_code == 503 and r.json()["detail"] == (
+        "the database did not answer; try again in a moment")
+    assert service.pbx.actions == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -238,24 +239,132 @@ async def test_refuses_spool_paths_outside_the_spool(service: RecordingService, 
     assert outside.exists()
 
 
-async def test_a_symlink_in_the_spool_is_never_followed(service: RecordingService, clock,
-                                                        tmp_path) -> None:
-    """Only regular files in the spool are hotline's: a link named like a spool file, pointing
-    elsewhere, is left alone, and so is what it points to."""
+def hold_back(call) -> Path:  # type: ignore[no-untyped-def]
+    """MixMonitor has not written the call's file yet (pbxsim writes it at the hangup, and
+    Asterisk closes it late): take it out of the spool until the test puts it back."""
+    call.monitor.close()
+    aside = call.spool_file.with_name(call.spool_file.name + ".later")
+    call.spool_file.rename(aside)
+    return aside
+
+
+async def test_a_flagged_recording_written_after_the_hangup_waits_and_is_kept(
+    service: RecordingService, new_call, people, clock, sessions
+) -> None:
+    call = new_call()
+    await call.arrive()
+    await call.answer()
+    call.talk(30)
+    await service.flag(people.agent, {"reason": "abusive"})
+    aside = hold_back(call)
+    await call.end()
+
+    clock.advance(seconds=3)
+    report = await service.sweep()
+    assert report.stored == [] and report.waiting == [call.key]
+    assert service.calls.get(call.key) is not None, "not taken for stored while it is missing"
+
+    aside.rename(call.spool_file)
+    clock.advance(seconds=service.cfg.sweep_seconds)
+    report = await service.sweep()
+    [rec] = recordings(sessions)
+    assert report.stored == [rec.id] and abs(rec.duration_seconds - 30) <= 0.5
+    assert not call.spool_file.exists()
+
+
+async def test_an_unflagged_recording_written_late_is_still_deleted(
+    tmp_path, sessions, pbx, clock, new_call
+) -> None:
+    from tests.recordings.helpers import make_settings
+
+    svc = RecordingService(make_settings(tmp_path / "g0", flag_grace_minutes=0), sessions,
+                           pbx=pbx, clock=clock)
+    call = new_call()
+    call.service = svc
+    await call.arrive()
+    await call.answer()
+    call.talk(5)
+    aside = hold_back(call)
+    await call.end()
+    clock.advance(seconds=1)
+    assert (await svc.sweep()).deleted == [], "MixMonitor may still be closing it"
+
+    clock.advance(seconds=svc.cfg.settle_seconds)
+    await svc.sweep()
+    assert svc.calls.get(call.key) is not None, "still expecting the announced file"
+    aside.rename(call.spool_file)  # now written: a fresh file, not yet an orphan by age
+    clock.advance(seconds=svc.cfg.sweep_seconds)
+    report = await svc.sweep()
+    assert report.deleted == [call.spool_file.name] and not call.spool_file.exists()
+    assert svc.calls.get(call.key) is None
+
+
+async def test_an_announced_file_that_never_comes_is_left_to_the_spool_sweep(
+    tmp_path, sessions, pbx, clock, new_call, caplog
+) -> None:
     import os
 
-    from hotline.domain.spool import spool_file_name
+    from tests.recordings.helpers import make_settings
 
-    target = write_wav(tmp_path / "elsewhere" / spool_file_name("pbx1", "1.1", "1.1"), 1)
-    link = service.spool / spool_file_name("pbx1", "1795390253.99", "1795390253.99")
-    service.spool.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(target)
-    old = clock().timestamp() - 60 * 60
-    os.utime(target, (old, old))
-    clock.advance(minutes=30)
-    report = await service.sweep()
-    assert report.deleted == []
-    assert target.exists() and link.is_symlink()
+    svc = RecordingService(make_settings(tmp_path / "g0", flag_grace_minutes=0), sessions,
+                           pbx=pbx, clock=clock)
+    call = new_call()
+    call.service = svc
+    await call.arrive()
+    await call.answer()
+    call.talk(5)
+    aside = hold_back(call)
+    await call.end()
+    clock.advance(minutes=1, seconds=svc.cfg.settle_seconds + 1)
+    await svc.sweep()
+    assert svc.calls.get(call.key) is None
+    [error] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert call.key in error and f"{call.spool_file.name} (never written)" in error
+
+    aside.rename(call.spool_file)  # written at last, long after: judged by its name
+    old = clock().timestamp() - 2 * 60
+    os.utime(call.spool_file, (old, old))
+    report = await svc.sweep()
+    assert report.deleted == [call.spool_file.name]
+
+
+async def test_an_extortion_flag_after_a_restart_still_puts_the_kept_recording_on_hold(
+    service: RecordingService, new_call, people, clock, sessions, pbx
+) -> None:
+    call = new_call()
+    await call.arrive()
+    await call.answer()
+    call.talk(20)
+    await service.flag(people.agent, {"reason": "abusive"})
+    await call.end()
+    clock.advance(seconds=3)
+    await service.sweep()
+
+    restarted = RecordingService(service.settings, sessions, pbx=pbx, clock=clock)
+    clock.advance(minutes=2)
+    result = await restarted.flag(people.supervisor, {"call_key": call.key,
+                                                      "reason": "extortion"})
+    assert result.step == "none"
+    [rec] = recordings(sessions)
+    assert rec.reason is RecordingReason.EXTORTION and rec.legal_hold
+
+
+async def test_a_symlink_in_the_spool_is_never_followed(
+    service: RecordingService, new_call, people, clock, tmp_path
+) -> None:
+    secret = write_wav(tmp_path / "elsewhere" / "secret.wav", 1)
+    call = new_call()
+    await call.arrive()
+    await call.answer()
+    call.talk(5)
+    link = call.spool_file.with_name(call.spool_file.name.replace(".wav", "-call.wav"))
+    link.symlink_to(secret)  # named like a whole-call recording of the same call
+    await service.flag(people.agent, {"reason": "abusive"})
+    await call.end()
+    clock.advance(seconds=3)
+    await service.sweep()
+    kept = [p.name for p in service.store.root.rglob("*.wav")]
+    assert kept == [call.spool_file.name] and secret.exists()
 
 
 async def test_a_busy_spool_is_swept_in_one_pass(service: RecordingService, new_call,

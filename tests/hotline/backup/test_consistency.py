@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from hotline.backup import make_backup, restore_backup
@@ -100,3 +101,27 @@ def test_backup_while_another_thread_writes_is_consistent(
     assert recordings == calls // 3
     assert made.manifest.table_rows["calls"] == calls
     assert made.manifest.recordings_rows == recordings
+
+
+def test_a_store_file_removed_while_the_backup_runs_does_not_fail_it(
+    sqlite_engine: Engine, make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A purge (or a staging file moved on) between the store's listing and the hashing of
+    a file must not cost the night's backup: the vanished file is just not listed."""
+    settings = make_settings(str(sqlite_engine.url))
+    store_dir = settings.recordings.store_dir
+    store_dir.mkdir(parents=True)
+    (store_dir / "stray.wav").write_bytes(b"RIFF....")
+    listed = RecordingStore.keys
+
+    def list_then_lose(self: RecordingStore) -> list[str]:
+        keys = listed(self)
+        (self.root / "stray.wav").unlink(missing_ok=True)
+        return keys
+
+    monkeypatch.setattr(RecordingStore, "keys", list_then_lose)
+    made = make_backup(settings, sqlite_engine, with_audio=True, prune=False)
+    assert made.path.is_dir()
+    listing = (made.path / "store-files.jsonl").read_text()
+    assert "stray.wav" not in listing
