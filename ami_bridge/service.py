@@ -109,7 +109,7 @@ class Bridge:
         )
         self.router = Router(self.agents, reservation_timeout=self.options.reservation_timeout)
         self.writer = CallWriter(
-            engine, region=settings.default_region, batch_size=self.options.writer_batch_size,
+            engine, settings, batch_size=self.options.writer_batch_size,
             max_delay=self.options.writer_max_delay, max_pending=self.options.writer_max_pending,
         )
         self.calendar = WorkingCalendar(settings.hours, settings.tz)
