@@ -84,7 +84,7 @@ class Bridge:
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self.settings = settings
-        self.options = options or BridgeOptions()
+        self.options = options or BridgeOptions(wrap_up_seconds=settings.agents.wrap_up_seconds)
         self.engine = engine
         self.pbx = settings.ami.pbx_name
         self.bus = bus if bus is not None else EventBus()

@@ -92,8 +92,13 @@ async def running_stack(
     scheduler: bool = False,
     ready: bool = True,
     clock: Any = None,
+    wrap_up_seconds: float | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """``wrap_up_seconds`` sets ``agents.wrap_up_seconds`` (real seconds; default 30, so an
+    agent takes one call per test unless the test compresses it too)."""
+    if wrap_up_seconds is not None:
+        overrides["agents"] = {"wrap_up_seconds": wrap_up_seconds}
     agi_port = free_port()
     sim = PbxSimulator(SimConfig(
         ami_port=0,
