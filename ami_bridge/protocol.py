@@ -157,12 +157,15 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         framer = self.framer
-        receive = self.client._receive
+        client = self.client
+        receive = client._receive
         try:
-            for message in framer.feed(data, self.client._want):
+            for message in framer.feed(data, client._want):
                 if not self.banner.done():
                     self.banner.set_result(framer.banner)
                 receive(message)
+            if client._on_batch is not None:
+                client._on_batch()
         except Exception:  # the reader must survive anything a handler does
             log.exception("AMI reader failed on received data")
         if not self.banner.done() and framer.banner is not None:
@@ -198,14 +201,18 @@ class AmiClient:
         *,
         on_link: LinkCallback | None = None,
         on_connected: ConnectedHook | None = None,
+        on_batch: Callable[[], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """``on_batch`` is called after the events of each read from the socket were
+        dispatched (the bridge publishes what a burst of events changed once per burst)."""
         self.config = config
         self.events = EventDispatcher()
         self.stats = LinkStats()
         self.version: str | None = None
         self._on_link = on_link
         self._on_connected = on_connected
+        self._on_batch = on_batch
         self._rng = rng or random.Random()
         self._ids = itertools.count(1)
         self._prefix = f"hl-{secrets.token_hex(4)}-"
