@@ -93,10 +93,13 @@ async def running_stack(
     ready: bool = True,
     clock: Any = None,
     wrap_up_seconds: float | None = None,
+    timestamp_events: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """``wrap_up_seconds`` sets ``agents.wrap_up_seconds`` (real seconds; default 30, so an
-    agent takes one call per test unless the test compresses it too)."""
+    agent takes one call per test unless the test compresses it too). ``timestamp_events``
+    makes pbxsim stamp every AMI event (``timestampevents = yes``, as deploy/asterisk/
+    manager.conf has it)."""
     if wrap_up_seconds is not None:
         overrides["agents"] = {"wrap_up_seconds": wrap_up_seconds}
     agi_port = free_port()
@@ -112,6 +115,7 @@ async def running_stack(
         ami_users={"hotline": "sim-secret"},
         channel_vars=("HOTLINE_CALL_ID", "HOTLINE_ATTEMPT_ID", "HOTLINE_CATEGORY"),
         seed=7,
+        timestamp_events=timestamp_events,
     ))
     await sim.start()
     ids = add_agents(engine, agents)
