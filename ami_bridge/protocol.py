@@ -316,7 +316,20 @@ class AmiClient:
         fut.add_done_callback(_forget)
         return fut
 
-    async def _send(
+    def send_action_nowait(
+        self,
+        action: str,
+        headers: Headers | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> asyncio.Future[AmiMessage]:
+        """Write one action now and return the future of its reply, without a task: for
+        bursts of actions sent from timers (the ring-5 deadlines). The future fails as
+        :meth:`send_action` would raise; ``Response: Error`` is a result, not an exception.
+        Its owner must retrieve the outcome (a done-callback will do)."""
+        return self._begin(action, headers, timeout, None, is_list=False)
+
+    def _begin(
         self,
         action: str,
         headers: Headers | None,
@@ -325,7 +338,9 @@ class AmiClient:
         *,
         is_list: bool,
         internal: bool = False,
-    ) -> AmiMessage | tuple[AmiMessage, list[AmiMessage]]:
+    ) -> asyncio.Future[Any]:
+        """Register the action, write it, arm its timeout; the future resolves with the reply
+        (or fails), and whatever way it ends the action is forgotten."""
         session = self._session
         if session is None or (not self._logged_in and not internal):
             raise LinkDown(f"AMI {action} not sent: not connected to {self.config.host}:{self.config.port}")
@@ -336,23 +351,50 @@ class AmiClient:
         if headers:
             items.extend(headers.items() if isinstance(headers, Mapping) else headers)
         data = encode_action(items)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         pending = _Pending(action, fut, is_list)
+        limit = self.config.action_timeout if timeout is None else timeout
+        timer = loop.call_later(limit, self._expire, pending, limit)
+
+        def forget(_f: asyncio.Future[Any]) -> None:
+            timer.cancel()
+            if self._pending.get(action_id) is pending:
+                del self._pending[action_id]
+            self._lists -= is_list
+
         self._pending[action_id] = pending
         self._lists += is_list
-        limit = self.config.action_timeout if timeout is None else timeout
+        fut.add_done_callback(forget)
         try:
             session.write(data)
-            self.stats.actions_sent += 1
-            return await asyncio.wait_for(asyncio.shield(fut), limit)
-        except TimeoutError:
+        except BaseException:
+            fut.cancel()
+            raise
+        self.stats.actions_sent += 1
+        return fut
+
+    def _expire(self, pending: _Pending, limit: float) -> None:
+        if not pending.future.done():
             self.stats.action_timeouts += 1
-            raise ActionTimeout(f"no reply to AMI {action} within {limit:g}s") from None
-        finally:
-            self._pending.pop(action_id, None)
-            self._lists -= is_list
-            if not fut.done():
-                fut.cancel()
+            pending.future.set_exception(ActionTimeout(f"no reply to AMI {pending.name} within {limit:g}s"))
+
+    async def _send(
+        self,
+        action: str,
+        headers: Headers | None,
+        timeout: float | None,
+        action_id: str | None,
+        *,
+        is_list: bool,
+        internal: bool = False,
+    ) -> AmiMessage | tuple[AmiMessage, list[AmiMessage]]:
+        fut = self._begin(action, headers, timeout, action_id, is_list=is_list, internal=internal)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
 
     # -- receiving ------------------------------------------------------------------------
 

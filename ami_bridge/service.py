@@ -108,7 +108,7 @@ class Bridge:
         )
         self.actions = AmiPbxActions(self.client)
         self.deadlines = RingDeadlines(
-            ring, self.actions.hangup, self.tracker.is_ringing_offer, clock=clock
+            ring, self.actions.hangup_nowait, self.tracker.is_ringing_offer, clock=clock
         )
         self.router = Router(self.agents, reservation_timeout=self.options.reservation_timeout)
         self.writer = CallWriter(
