@@ -119,7 +119,8 @@ async def test_ring_5_deadline_takes_the_call_and_the_next_agent_rings_at_once(
     period = 5.0 / speed
     agents = {"1001": AgentBehaviour(mode="never"), "1002": AgentBehaviour(answer_on_ring=3)}
     db_url = str(sqlite_engine.url)
-    async with running_stack(tmp_path, sqlite_engine, db_url, sounds, agents, speed=speed) as stack:
+    async with running_stack(tmp_path, sqlite_engine, db_url, sounds, agents, speed=speed,
+                             timestamp_events=True) as stack:
         call = await stack.sim.place_call(CallerSpec(
             number="13800000005", dnid=HOTLINE_NUMBER,
             behaviour=CallerBehaviour(digits=["1"], talk_time=10, patience=120),
