@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
+from ami_bridge.frames import AmiMessage
 from ami_bridge.protocol import ActionTimeout, AmiClient, AmiError
 from hotline.domain.ports import OriginateResult
 
@@ -70,6 +71,26 @@ class AmiPbxActions:
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         await self.client.send_action("Hangup", {"Channel": channel, "Cause": cause})
+
+    def hangup_nowait(self, channel: str, cause: int = 16) -> asyncio.Future[None]:
+        """Send the Hangup at once (no task); the future fails as :meth:`hangup` would raise."""
+        reply = self.client.send_action_nowait("Hangup", {"Channel": channel, "Cause": cause})
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle(f: asyncio.Future[AmiMessage]) -> None:
+            if done.cancelled():
+                return
+            if f.cancelled():
+                done.cancel()
+            elif f.exception() is not None:
+                done.set_exception(f.exception())  # type: ignore[arg-type]
+            elif f.result().get("Response") == "Error":
+                done.set_exception(AmiError("Hangup", f.result()))
+            else:
+                done.set_result(None)
+
+        reply.add_done_callback(settle)
+        return done
 
     async def redirect(
         self,

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hotline.domain.events import AgentAnswered, CallEnded, CallOffered, DomainEvent
 from hotline.domain.ring import RingPolicy
@@ -25,7 +26,10 @@ log = logging.getLogger(__name__)
 
 NO_ANSWER = 19
 
-HangupFn = Callable[[str, int], Awaitable[None]]
+# Sends AMI Hangup for (channel, cause). Best returns a future of the reply with the action
+# already written (AmiPbxActions.hangup_nowait): when a thousand deadlines fall due at once,
+# each Hangup leaves as its timer runs, not after all of them. A coroutine function works too.
+HangupFn = Callable[[str, int], Awaitable[Any]]
 
 
 @dataclass
@@ -57,7 +61,7 @@ class RingDeadlines:
         self._clock = clock
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._by_call: dict[str, set[str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Future[Any]] = set()
         self._keep_lateness = keep_lateness
         self.stats = DeadlineStats()
 
@@ -112,26 +116,36 @@ class RingDeadlines:
             self.stats.stale += 1
             return
         log.info("ring-5 deadline: %s still ringing for %s, taking the call away", channel, call_key)
-        task = loop.create_task(self._take_away(channel), name=f"ring-deadline:{channel}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _take_away(self, channel: str) -> None:
         try:
-            await self._hangup(channel, NO_ANSWER)
+            sent = self._hangup(channel, NO_ANSWER)
+        except Exception as exc:  # not even sent (the link is down)
+            self._failed(channel, exc)
+            return
+        if not isinstance(sent, asyncio.Future):
+            sent = loop.create_task(sent, name=f"ring-deadline:{channel}")  # type: ignore[arg-type]
+        self._inflight.add(sent)
+        sent.add_done_callback(lambda f: self._settled(channel, f))
+
+    def _settled(self, channel: str, sent: asyncio.Future[Any]) -> None:
+        self._inflight.discard(sent)
+        if sent.cancelled():
+            return
+        exc = sent.exception()
+        if exc is None:
             self.stats.hung_up += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # the leg may have just ended, or the link is down: Dial's own timeout (5P+1 s)
-            # is the safety net then
-            self.stats.failed += 1
-            log.warning("ring-5 deadline: could not hang up %s: %s", channel, exc)
+        else:
+            self._failed(channel, exc)
+
+    def _failed(self, channel: str, exc: BaseException) -> None:
+        # the leg may have just ended, or the link is down: Dial's own timeout (5P+1 s) is
+        # the safety net then
+        self.stats.failed += 1
+        log.warning("ring-5 deadline: could not hang up %s: %s", channel, exc)
 
     async def close(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
         self._by_call.clear()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)

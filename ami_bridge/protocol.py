@@ -157,12 +157,15 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         framer = self.framer
-        receive = self.client._receive
+        client = self.client
+        receive = client._receive
         try:
-            for message in framer.feed(data, self.client._want):
+            for message in framer.feed(data, client._want):
                 if not self.banner.done():
                     self.banner.set_result(framer.banner)
                 receive(message)
+            if client._on_batch is not None:
+                client._on_batch()
         except Exception:  # the reader must survive anything a handler does
             log.exception("AMI reader failed on received data")
         if not self.banner.done() and framer.banner is not None:
@@ -198,14 +201,18 @@ class AmiClient:
         *,
         on_link: LinkCallback | None = None,
         on_connected: ConnectedHook | None = None,
+        on_batch: Callable[[], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """``on_batch`` is called after the events of each read from the socket were
+        dispatched (the bridge publishes what a burst of events changed once per burst)."""
         self.config = config
         self.events = EventDispatcher()
         self.stats = LinkStats()
         self.version: str | None = None
         self._on_link = on_link
         self._on_connected = on_connected
+        self._on_batch = on_batch
         self._rng = rng or random.Random()
         self._ids = itertools.count(1)
         self._prefix = f"hl-{secrets.token_hex(4)}-"
@@ -309,7 +316,20 @@ class AmiClient:
         fut.add_done_callback(_forget)
         return fut
 
-    async def _send(
+    def send_action_nowait(
+        self,
+        action: str,
+        headers: Headers | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> asyncio.Future[AmiMessage]:
+        """Write one action now and return the future of its reply, without a task: for
+        bursts of actions sent from timers (the ring-5 deadlines). The future fails as
+        :meth:`send_action` would raise; ``Response: Error`` is a result, not an exception.
+        Its owner must retrieve the outcome (a done-callback will do)."""
+        return self._begin(action, headers, timeout, None, is_list=False)
+
+    def _begin(
         self,
         action: str,
         headers: Headers | None,
@@ -318,7 +338,9 @@ class AmiClient:
         *,
         is_list: bool,
         internal: bool = False,
-    ) -> AmiMessage | tuple[AmiMessage, list[AmiMessage]]:
+    ) -> asyncio.Future[Any]:
+        """Register the action, write it, arm its timeout; the future resolves with the reply
+        (or fails), and whatever way it ends the action is forgotten."""
         session = self._session
         if session is None or (not self._logged_in and not internal):
             raise LinkDown(f"AMI {action} not sent: not connected to {self.config.host}:{self.config.port}")
@@ -329,23 +351,50 @@ class AmiClient:
         if headers:
             items.extend(headers.items() if isinstance(headers, Mapping) else headers)
         data = encode_action(items)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         pending = _Pending(action, fut, is_list)
+        limit = self.config.action_timeout if timeout is None else timeout
+        timer = loop.call_later(limit, self._expire, pending, limit)
+
+        def forget(_f: asyncio.Future[Any]) -> None:
+            timer.cancel()
+            if self._pending.get(action_id) is pending:
+                del self._pending[action_id]
+            self._lists -= is_list
+
         self._pending[action_id] = pending
         self._lists += is_list
-        limit = self.config.action_timeout if timeout is None else timeout
+        fut.add_done_callback(forget)
         try:
             session.write(data)
-            self.stats.actions_sent += 1
-            return await asyncio.wait_for(asyncio.shield(fut), limit)
-        except TimeoutError:
+        except BaseException:
+            fut.cancel()
+            raise
+        self.stats.actions_sent += 1
+        return fut
+
+    def _expire(self, pending: _Pending, limit: float) -> None:
+        if not pending.future.done():
             self.stats.action_timeouts += 1
-            raise ActionTimeout(f"no reply to AMI {action} within {limit:g}s") from None
-        finally:
-            self._pending.pop(action_id, None)
-            self._lists -= is_list
-            if not fut.done():
-                fut.cancel()
+            pending.future.set_exception(ActionTimeout(f"no reply to AMI {pending.name} within {limit:g}s"))
+
+    async def _send(
+        self,
+        action: str,
+        headers: Headers | None,
+        timeout: float | None,
+        action_id: str | None,
+        *,
+        is_list: bool,
+        internal: bool = False,
+    ) -> AmiMessage | tuple[AmiMessage, list[AmiMessage]]:
+        fut = self._begin(action, headers, timeout, action_id, is_list=is_list, internal=internal)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 The IVR asks :meth:`AgentRouter.acquire` before it dials. Picking and reserving happen in one
 step on the event loop (no ``await`` in between), so two calls never get the same agent. A
 reservation lasts until the agent's phone rings for that call (the state machine then shows
-the agent ringing), until :meth:`release`, or until ``reservation_timeout`` if the IVR never
-dials. Calls that find nobody wait in arrival order; the first waiter an agent fits gets it.
+the agent ringing), until :meth:`release` (the IVR releases every offer once its Dial is
+over, so a busy or unreachable phone, which never rings, is not kept from other calls), or
+until ``reservation_timeout`` if the IVR never dials. Calls that find nobody wait in arrival order; the first waiter an agent fits gets it.
 Blacklisted callers are routed with ``roles={team_leader, supervisor}``.
 """
 
@@ -68,6 +69,11 @@ class Router:
                 self._waiters.remove(waiter)
 
     def release(self, offer: AgentOffer) -> None:
+        """Give back an agent the call will not dial (any more). Harmless when the offer's
+        reservation is over already: an agent now reserved for another call stays so."""
+        found = self._reserved.get(offer.agent_id)
+        if found is None or (offer.call_key is not None and found[0] != offer.call_key):
+            return
         self._unreserve(offer.agent_id)
         self._hand_out()
 
@@ -118,7 +124,7 @@ class Router:
         live = min(found, key=lambda a: (a.idle_since or _NEVER, a.info.agent_id))
         self._reserve(live.info.agent_id, call_key)
         info = live.info
-        return AgentOffer(info.agent_id, info.extension, info.interface, info.auto_answer)
+        return AgentOffer(info.agent_id, info.extension, info.interface, info.auto_answer, call_key)
 
     def _reserve(self, agent_id: int, call_key: str) -> None:
         handle = None

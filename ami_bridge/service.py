@@ -4,7 +4,9 @@ Every AMI event the state machine cares about is handled inline by the reader, i
 the state machine turns it into domain events, and each domain event goes first to the parts
 that must act on it at once and cannot lose it (the ring-5 deadlines, the router, wrap-up
 timers, alerts), then to the bus, where the writer and every other subscriber read it from
-their own bounded queues. Nothing on this path waits for I/O.
+their own bounded queues. Nothing on this path waits for I/O. The whole record of each call
+that changed (``CallUpdated``) is published once per read from the socket, not once per
+event: a burst of events about one call costs one snapshot.
 
 After each (re)connection the bridge resynchronises: CoreShowChannels closes the calls that
 ended while the link was down and adopts those born meanwhile, and DeviceStateList refreshes
@@ -84,7 +86,7 @@ class Bridge:
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self.settings = settings
-        self.options = options or BridgeOptions()
+        self.options = options or BridgeOptions(wrap_up_seconds=settings.agents.wrap_up_seconds)
         self.engine = engine
         self.pbx = settings.ami.pbx_name
         self.bus = bus if bus is not None else EventBus()
@@ -101,15 +103,16 @@ class Bridge:
             self.agents,
         )
         self.client = AmiClient(
-            AmiConfig.from_settings(settings.ami), on_link=self._on_link, on_connected=self._resync
+            AmiConfig.from_settings(settings.ami), on_link=self._on_link, on_connected=self._resync,
+            on_batch=self._publish_records,
         )
         self.actions = AmiPbxActions(self.client)
         self.deadlines = RingDeadlines(
-            ring, self.actions.hangup, self.tracker.is_ringing_offer, clock=clock
+            ring, self.actions.hangup_nowait, self.tracker.is_ringing_offer, clock=clock
         )
         self.router = Router(self.agents, reservation_timeout=self.options.reservation_timeout)
         self.writer = CallWriter(
-            engine, region=settings.default_region, batch_size=self.options.writer_batch_size,
+            engine, settings, batch_size=self.options.writer_batch_size,
             max_delay=self.options.writer_max_delay, max_pending=self.options.writer_max_pending,
         )
         self.calendar = WorkingCalendar(settings.hours, settings.tz)
@@ -182,7 +185,12 @@ class Bridge:
     # -- the event path --------------------------------------------------------------------
 
     def on_ami_event(self, message: AmiMessage) -> None:
-        self.publish(self.tracker.feed(message, self.clock()))
+        # what each event implies goes out at once; the calls' records once per read
+        self.publish(self.tracker.feed(message, self.clock(), flush=False))
+
+    def _publish_records(self) -> None:
+        if self.tracker.pending_records:
+            self.publish(self.tracker.flush(self.clock()))
 
     def publish(self, events: list[DomainEvent]) -> None:
         for event in events:

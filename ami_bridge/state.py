@@ -10,7 +10,9 @@ How Asterisk shows each step (ground truth: the captures in tests/fixtures/aster
 * arrival: ``Newchannel`` of the first channel (Uniqueid == Linkedid);
 * ringing start of an inbound call: ``AGIExecEnd`` of ``EXEC Ringing`` (Asterisk sends no
   Newstate Ringing for it); of any other leg: ``Newstate`` 5 (Ringing) or ``DialState RINGING``;
-* answer: ``Newstate`` 6 (Up) of the leg; an agent's answer: ``DialEnd ANSWER``;
+* answer: ``Newstate`` 6 (Up) of the leg. An agent's phone picking up (Up) is not yet an
+  answered call: only ``DialEnd ANSWER`` connects it to the caller (a caller who hangs up at
+  that very moment makes it ``DialEnd CANCEL``); the ring at answer counts to the pick-up;
 * offers to agents: ``DialBegin`` / ``DialState`` / ``DialEnd`` with the agent's channel as
   destination; ``LocalBridge`` pairs the two halves of a ``Local/`` channel;
 * transfers: a leg leaves its bridge and goes on in the dialplan elsewhere (``BridgeLeave``
@@ -22,6 +24,15 @@ How Asterisk shows each step (ground truth: the captures in tests/fixtures/aster
 * agents' feature codes: ``DTMFEnd`` received on an agent's channel (``*71`` ...);
 * softphone registration: ``ContactStatus``, ``PeerStatus``, ``DeviceStateChange``.
 
+Asterisk's own times: with ``timestampevents = yes`` every event carries ``Timestamp`` (when
+Asterisk raised it). Rings at answer are counted between two such timestamps, so a bridge that
+reads its events late still counts the ring the caller heard. And an event read later than
+usual is dated back by how much later (:class:`LagEstimate`: its arrival minus its timestamp,
+less the least such difference seen lately, which is the two clocks' offset plus the quickest
+delivery; at most ``lag_cap``), so stored times and the ring-5 deadline follow what happened,
+not when the bridge got round to it, without trusting the two hosts' clocks to agree. Without
+timestamps, events are dated by their arrival.
+
 A conversation (an agent answered and both sides are up) that ends with an abnormal cause on
 the first side to go (:data:`ABNORMAL_CAUSES`: network out of order and its kin) is a dropped
 call: ``CallEnded.abnormal`` is true and the writer stores a ``dropped-call`` callback.
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -79,6 +91,42 @@ class TrackerConfig:
     region: str = "CN"
     # The carrier trunk's endpoint: legs dialled to it are customers.
     carrier_interface: str = "PJSIP/carrier"
+    # How far back an event read late may be dated (seconds), and over how long the usual
+    # delay is remembered (a step of either clock is forgotten after that long).
+    lag_cap: float = 1.0
+    lag_window: float = 10.0
+
+
+class LagEstimate:
+    """How much later than usual an event is being read, from Asterisk's ``Timestamp``.
+
+    ``arrival − timestamp`` is the clocks' offset plus the delivery delay; its least value
+    over the last ``window`` seconds (two half-window buckets) stands for the offset plus the
+    quickest delivery. What an event has beyond that is how late the bridge is reading it:
+    never negative, never more than ``cap``."""
+
+    __slots__ = ("half", "cap", "bucket", "current", "previous")
+
+    def __init__(self, window: float = 10.0, cap: float = 1.0) -> None:
+        self.half = window / 2
+        self.cap = cap
+        self.bucket: int | None = None
+        self.current = math.inf
+        self.previous = math.inf
+
+    def update(self, arrival: float, timestamp: float) -> float:
+        delay = arrival - timestamp
+        bucket = int(timestamp // self.half)
+        if bucket != self.bucket:
+            follows = self.bucket is not None and bucket == self.bucket + 1
+            self.previous = self.current if follows else math.inf
+            self.current = math.inf
+            self.bucket = bucket
+        if delay < self.current:
+            self.current = delay
+        usual = self.current if self.current < self.previous else self.previous
+        late = delay - usual
+        return late if late < self.cap else self.cap
 
 
 class Leg:
@@ -87,6 +135,7 @@ class Leg:
         "ended_at", "rings_at_answer", "dial_status", "hangup_cause", "hangup_cause_text",
         "up", "last_seen", "context", "exten", "bridge", "left_from", "offered",
         "offer_closed", "agent_answered", "sibling", "dtmf", "record_file", "is_origin",
+        "dialled", "created_ts", "ringing_ts", "answered_ts", "adopted",
     )
 
     def __init__(self, uniqueid: str, channel: str, role: LegRole, at: dt.datetime) -> None:
@@ -115,6 +164,12 @@ class Leg:
         self.dtmf = ""
         self.record_file: str | None = None
         self.is_origin = False
+        self.dialled = False  # the destination of a Dial (DialBegin seen)
+        self.adopted = False  # first seen in CoreShowChannels: its past is unknown
+        # Asterisk's Timestamp of the leg's birth, ringing start and answer, when it sends them
+        self.created_ts: float | None = None
+        self.ringing_ts: float | None = None
+        self.answered_ts: float | None = None
 
     def record(self) -> LegRecord:
         return LegRecord(
@@ -210,6 +265,15 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _timestamp(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _known(value: str | None) -> str | None:
     return None if value in (None, "", "<unknown>", "<null>") else value
 
@@ -233,6 +297,9 @@ class CallTracker:
         self._bridges: dict[str, set[str]] = {}
         self._dirty: list[Call] = []
         self._message: AmiMessage | None = None
+        self._ts: float | None = None  # Asterisk's Timestamp of the event being applied
+        self._lag = LagEstimate(config.lag_window, config.lag_cap)
+        self.lag = 0.0  # how late the last stamped event was read (seconds)
         self._handlers: dict[str, Callable[[Headers, dt.datetime, list[DomainEvent]], None]] = {
             "Newchannel": self._newchannel,
             "Newstate": self._newstate,
@@ -285,9 +352,11 @@ class CallTracker:
 
     # -- entry points ---------------------------------------------------------------------
 
-    def feed(self, event: AmiMessage | Headers, at: dt.datetime) -> list[DomainEvent]:
+    def feed(self, event: AmiMessage | Headers, at: dt.datetime, *, flush: bool = True) -> list[DomainEvent]:
         """Apply one AMI event received at ``at``; return the domain events it implies, each
-        changed call's :class:`CallUpdated` last."""
+        changed call's :class:`CallUpdated` last. With ``flush=False`` the records of calls
+        still in progress wait for :meth:`flush` (one record per call for a burst of events;
+        a call's final record always comes with its :class:`CallEnded`)."""
         if isinstance(event, AmiMessage):
             headers: Headers = event.headers
             self._message = event
@@ -297,8 +366,24 @@ class CallTracker:
         handler = self._handlers.get(headers.get("Event", ""))
         if handler is None:
             return []
+        self._ts = ts = _timestamp(headers.get("Timestamp"))
+        if ts is not None:
+            self.lag = lag = self._lag.update(at.timestamp(), ts)
+            if lag > 0.0005:
+                at = at - dt.timedelta(seconds=lag)
         out: list[DomainEvent] = []
         handler(headers, at, out)
+        if flush and self._dirty:
+            self._flush(out, at)
+        return out
+
+    @property
+    def pending_records(self) -> bool:
+        return bool(self._dirty)
+
+    def flush(self, at: dt.datetime) -> list[DomainEvent]:
+        """The :class:`CallUpdated` of every call changed since the last flush."""
+        out: list[DomainEvent] = []
         if self._dirty:
             self._flush(out, at)
         return out
@@ -322,7 +407,10 @@ class CallTracker:
         if found is None:
             return False
         leg = found[1]
-        return leg.offered and not leg.offer_closed and not leg.agent_answered and leg.ended_at is None
+        return (
+            leg.offered and not leg.offer_closed and not leg.agent_answered and not leg.up
+            and leg.ended_at is None
+        )
 
     def snapshot(self, key_or_linkedid: str) -> CallRecord | None:
         call = self.call(key_or_linkedid)
@@ -363,6 +451,7 @@ class CallTracker:
         """
         out: list[DomainEvent] = []
         self._message = None
+        self._ts = None
         alive: dict[str, Headers] = {}
         for item in channels:
             uid = item.get("Uniqueid")
@@ -405,20 +494,29 @@ class CallTracker:
         self, call: Call, leg: Leg, item: Headers, at: dt.datetime, out: list[DomainEvent]
     ) -> None:
         leg.last_seen = at
-        if item.get("ChannelState") == "6" and not leg.up:
+        if item.get("ChannelState") != "6":
+            return
+        if not leg.up:
             # answered while the link was down: the moment is unknown, so no ring is stored
             leg.up = True
             self._touch(call)
-            if leg.agent is not None and leg.offered and not leg.agent_answered:
-                leg.agent_answered = True
-                leg.offer_closed = True
-                call.talking = True
-                call.talking_agent = leg.agent
-                if call.answered_by is None:
-                    call.answered_by = leg.agent
-                change = self.agents.talking(leg.agent, leg.uniqueid, at)
-                if change:
-                    out.append(change)
+        if leg.agent is not None and leg.offered and not leg.agent_answered and item.get("BridgeId"):
+            # connected to the caller while the link was down (its DialEnd ANSWER missed)
+            leg.dial_status = leg.dial_status or "ANSWER"
+            if leg.answered_at is not None:
+                # the pick-up was seen: its ring is known
+                self._agent_answered(call, leg, leg.answered_at, out)
+                return
+            leg.agent_answered = True
+            leg.offer_closed = True
+            call.talking = True
+            call.talking_agent = leg.agent
+            if call.answered_by is None:
+                call.answered_by = leg.agent
+            self._touch(call)
+            change = self.agents.talking(leg.agent, leg.uniqueid, at)
+            if change:
+                out.append(change)
 
     def _adopt(self, item: Headers, at: dt.datetime, out: list[DomainEvent]) -> None:
         seconds = 0
@@ -435,6 +533,7 @@ class CallTracker:
         if found is None:
             return
         call, leg = found
+        leg.adopted = True
         leg.last_seen = at
         if item.get("ChannelState") == "6":
             leg.up = True
@@ -497,6 +596,7 @@ class CallTracker:
         leg = Leg(uid, channel, role, at)
         leg.agent = agent if role is LegRole.AGENT else None
         leg.is_origin = origin
+        leg.created_ts = self._ts
         leg.context = h.get("Context", "")
         leg.exten = h.get("Exten", "")
         call.legs[uid] = leg
@@ -555,6 +655,7 @@ class CallTracker:
         if leg.ringing_at is not None or leg.up:
             return
         leg.ringing_at = at
+        leg.ringing_ts = self._ts
         self._touch(call)
         if leg is call.party:
             call.ringing_at = at
@@ -583,12 +684,16 @@ class CallTracker:
         leg.last_seen = at
         if leg.answered_at is None:
             leg.answered_at = at
+            leg.answered_ts = self._ts
         self._touch(call)
         if leg is call.party:
             call.answered_at = at
             # an inbound caller that never heard ringing has waited since arrival
-            start = leg.ringing_at or (call.arrived_at if leg.is_origin else leg.created_at)
-            call.rings_at_answer = self.ring.ring_at(max(0.0, (at - start).total_seconds()))
+            if leg.ringing_at is not None:
+                call.rings_at_answer = self._ring(leg.ringing_at, leg.ringing_ts, leg)
+            elif not leg.adopted:
+                call.rings_at_answer = self._ring(leg.created_at, leg.created_ts, leg)
+            # (adopted after a disconnect, it may have rung unseen: the ring is unknown)
             leg.rings_at_answer = call.rings_at_answer
             out.append(CallAnswered(at=at, pbx=self.pbx, call_key=call.key, ring=call.rings_at_answer))
             origin = call.legs.get(call.uniqueid)
@@ -605,8 +710,19 @@ class CallTracker:
                 change = self.agents.talking(leg.agent, leg.uniqueid, at)
                 if change:
                     out.append(change)
-            else:
+            elif not leg.dialled:
                 self._agent_answered(call, leg, at, out)
+            # else: picked up; the call is the agent's when Dial connects it (DialEnd ANSWER)
+
+    def _ring(self, start: dt.datetime, start_ts: float | None, leg: Leg) -> int:
+        """The ring sounding when ``leg`` was answered, counted from ``start``: between
+        Asterisk's timestamps when both are known, else between arrival times."""
+        if start_ts is not None and leg.answered_ts is not None:
+            elapsed = leg.answered_ts - start_ts
+        else:
+            assert leg.answered_at is not None
+            elapsed = (leg.answered_at - start).total_seconds()
+        return self.ring.ring_at(max(0.0, elapsed))
 
     def _agent_answered(self, call: Call, leg: Leg, at: dt.datetime, out: list[DomainEvent]) -> None:
         if leg.agent_answered or leg.agent is None:
@@ -615,10 +731,13 @@ class CallTracker:
         leg.offer_closed = True
         if leg.answered_at is None:
             leg.answered_at = at
-        start = leg.ringing_at or leg.created_at
-        leg.rings_at_answer = self.ring.ring_at(max(0.0, (at - start).total_seconds()))
+            leg.answered_ts = self._ts
+        if leg.ringing_at is not None:
+            leg.rings_at_answer = self._ring(leg.ringing_at, leg.ringing_ts, leg)
+        elif not leg.adopted:
+            leg.rings_at_answer = self._ring(leg.created_at, leg.created_ts, leg)
         if call.agent_answered_at is None:
-            call.agent_answered_at = at
+            call.agent_answered_at = leg.answered_at
         if call.answered_by is None:
             call.answered_by = leg.agent
         call.talking = True
@@ -642,7 +761,7 @@ class CallTracker:
         live = leg.agent
         live.ringing.discard(leg.uniqueid)
         change = None
-        if leg.offered and leg.ringing_at is not None:
+        if leg.offered and leg.ringing_at is not None and leg.answered_at is None:
             rang = (at - leg.ringing_at).total_seconds()
             if rang >= self.deadline - self._no_answer_slack or leg.hangup_cause == NO_ANSWER_CAUSE:
                 count, change = self.agents.no_answer(live, at, self.config.no_answer_pause_after)
@@ -675,6 +794,7 @@ class CallTracker:
             return
         call, leg = found
         leg.last_seen = at
+        leg.dialled = True
         dial_string = h.get("DialString", "")
         interface = leg.channel.rpartition("-")[0]
         if leg.agent is None and (dial_string.endswith("@carrier") or interface == self.config.carrier_interface):

@@ -17,6 +17,13 @@ dropped first (its final record, which replaces it, will come), then the oldest 
 call — every drop counted and logged. A row the database refuses (a constraint) is isolated
 by retrying the batch item by item, logged, counted and skipped, so one bad record never
 blocks the rest. ``stop()`` writes everything filed before it returns.
+
+Two things come from other tables, in the same transaction: a call's ``customer_id`` (the
+customer whose phone is the caller's E.164 number; one indexed lookup per batch, filled in
+as soon as the card exists, never overwriting one already set), and the ``dropped-call``
+callback of an abnormal end, which the scheduler's rule
+(:func:`scheduler.rules.dropped_call.create_dropped_call_task`) decides and stores: one rule
+for its window, deadline and dedupe key, whoever reports the drop first.
 """
 
 from __future__ import annotations
@@ -33,11 +40,14 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.orm import Session
 
-from hotline.db.models import Agent, Call, CallLeg, OutboundTask
-from hotline.domain.enums import CallingWindow, TaskStatus, TaskType
+from hotline.db.models import Agent, Call, CallLeg, Customer, OutboundTask
 from hotline.domain.events import AgentStateChanged, CallEnded, CallRecord, CallUpdated, DomainEvent
 from hotline.domain.phone import try_normalize_phone
+from hotline.settings import Settings
+from scheduler.rules.dropped_call import create_dropped_call_task, dropped_call_key
+from scheduler.windows import WindowPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +63,12 @@ _LEG_FIELDS = (
 )
 
 
-def dropped_call_key(pbx: str, linkedid: str) -> str:
-    return f"dropped-call:{pbx}:{linkedid}"
-
-
 @dataclass(frozen=True)
 class DroppedCall:
     pbx: str
     linkedid: str
     agent_id: int | None
-    phone: str
+    caller_number: str | None
     at: dt.datetime
 
 
@@ -116,8 +122,8 @@ class CallWriter:
     def __init__(
         self,
         engine: Engine,
+        settings: Settings,
         *,
-        region: str = "CN",
         batch_size: int = 500,
         max_delay: float = 0.02,
         max_pending: int = 100_000,
@@ -125,7 +131,9 @@ class CallWriter:
         retry_max: float = 10.0,
     ) -> None:
         self.engine = engine
-        self.region = region
+        self.settings = settings
+        self.region = settings.default_region
+        self._windows = WindowPolicy(settings)
         self.batch_size = batch_size
         self.max_delay = max_delay
         self.max_pending = max_pending
@@ -162,15 +170,9 @@ class CallWriter:
                 self._filed()
         elif isinstance(event, CallEnded) and event.abnormal:
             linkedid = event.call_key.rpartition(":")[2]
-            phone = try_normalize_phone(event.caller_number, self.region) if event.caller_number else None
-            if phone is None:
-                self.stats.not_callable += 1
-                log.warning(
-                    "dropped call %s cannot be called back: caller number %r is not a phone number",
-                    event.call_key, event.caller_number,
-                )
-                return
-            self._dropped.append(DroppedCall(event.pbx, linkedid, event.agent_id, phone, event.at))
+            self._dropped.append(
+                DroppedCall(event.pbx, linkedid, event.agent_id, event.caller_number, event.at)
+            )
             self._filed()
 
     def _file_call(self, record: CallRecord) -> None:
@@ -286,14 +288,18 @@ class CallWriter:
             self._write(batch)
         except _Outage:
             raise
-        except (IntegrityError, StatementError, ValueError) as exc:
+        except Exception as exc:
+            # a row the database refuses, or a fault of ours with one record: either way it
+            # must not take the batch (or the worker) with it
             if len(batch) == 1:
                 self.stats.rejected += 1
                 now = time.monotonic()
                 if now - self._last_reject_log > 1.0 or self.stats.rejected <= 10:
                     self._last_reject_log = now
+                    refused = isinstance(exc, (IntegrityError, StatementError, ValueError))
                     log.error("the database refused a record, skipped: %s (%s); %d so far",
-                              _describe(batch), _first_line(exc), self.stats.rejected)
+                              _describe(batch), _first_line(exc), self.stats.rejected,
+                              exc_info=None if refused else exc)
                 return
             for one in batch.items():
                 self._write_isolating(one)
@@ -323,34 +329,53 @@ class CallWriter:
         if not records:
             return {}
         ids: dict[tuple[str, str], int] = {}
+        has_customer: dict[int, int | None] = {}
         by_pbx: dict[str, list[CallRecord]] = {}
         for rec in records:
             by_pbx.setdefault(rec.pbx, []).append(rec)
         for pbx, recs in by_pbx.items():
             found = conn.execute(
-                select(Call.linkedid, Call.id).where(
+                select(Call.linkedid, Call.id, Call.customer_id).where(
                     Call.pbx == pbx, Call.linkedid.in_([r.linkedid for r in recs])
                 )
             ).all()
-            for linkedid, call_id in found:
+            for linkedid, call_id, customer_id in found:
                 ids[(pbx, linkedid)] = call_id
+                has_customer[call_id] = customer_id
         records = self._known_agents_only(conn, records)
+        customers = self._customers(conn, records)
         new = [r for r in records if (r.pbx, r.linkedid) not in ids]
         old = [r for r in records if (r.pbx, r.linkedid) in ids]
         if new:
-            rows = [dict(_call_values(r), pbx=r.pbx, linkedid=r.linkedid) for r in new]
+            rows = [
+                dict(_call_values(r), pbx=r.pbx, linkedid=r.linkedid,
+                     customer_id=customers.get(r.caller_number or ""))
+                for r in new
+            ]
             for linkedid, pbx, call_id in conn.execute(
                 insert(Call).returning(Call.linkedid, Call.pbx, Call.id, sort_by_parameter_order=True),
                 rows,
             ):
                 ids[(pbx, linkedid)] = call_id
         if old:
-            conn.execute(
-                update(Call).where(Call.id == bindparam("_id")),
-                [dict(_call_values(r), _id=ids[(r.pbx, r.linkedid)]) for r in old],
-            )
+            rows = []
+            for r in old:
+                call_id = ids[(r.pbx, r.linkedid)]
+                # a card made during the call is linked by the next record; one already
+                # linked (by hand, or to another card since) stays as it is
+                known = has_customer.get(call_id)
+                customer_id = known if known is not None else customers.get(r.caller_number or "")
+                rows.append(dict(_call_values(r), customer_id=customer_id, _id=call_id))
+            conn.execute(update(Call).where(Call.id == bindparam("_id")), rows)
         self._write_legs(conn, records, ids)
         return ids
+
+    def _customers(self, conn: Any, records: list[CallRecord]) -> dict[str, int]:
+        """Customer id by E.164 phone for the callers of these records (one query)."""
+        numbers = {r.caller_number for r in records if r.caller_number and r.caller_number[0] == "+"}
+        if not numbers:
+            return {}
+        return dict(conn.execute(select(Customer.phone, Customer.id).where(Customer.phone.in_(numbers))).all())
 
     def _known_agents_only(self, conn: Any, records: list[CallRecord]) -> list[CallRecord]:
         """Records whose agents are all in the database; an agent the bridge still knew but
@@ -419,34 +444,53 @@ class CallWriter:
         )
 
     def _write_dropped(self, conn: Any, dropped: list[DroppedCall], ids: dict[tuple[str, str], int]) -> None:
+        """Each dropped call's callback, as the scheduler's rule decides it, in this batch's
+        transaction. A task someone else stored first (the scheduler reacts to the same
+        ``CallEnded`` on the bus, before the call row exists) gets the call and the customer
+        it could not know yet."""
         if not dropped:
             return
-        keys = [dropped_call_key(d.pbx, d.linkedid) for d in dropped]
-        have = set(conn.execute(select(OutboundTask.dedupe_key).where(OutboundTask.dedupe_key.in_(keys))).scalars())
-        rows = []
-        for d, key in zip(dropped, keys, strict=True):
-            if key in have:
-                continue
-            have.add(key)
-            if d.agent_id is not None and d.agent_id in self._unknown_agents:
-                d = dataclasses.replace(d, agent_id=None)
-            call_id = ids.get((d.pbx, d.linkedid))
-            if call_id is None:
-                call_id = conn.execute(
-                    select(Call.id).where(Call.pbx == d.pbx, Call.linkedid == d.linkedid)
-                ).scalar_one_or_none()
-            rows.append({
-                "type": TaskType.DROPPED_CALL.value, "phone": d.phone, "agent_id": d.agent_id,
-                "call_id": call_id, "due_at": d.at, "window": CallingWindow.BUSINESS_HOURS_ANY_DAY.value,
-                "status": TaskStatus.PENDING.value, "dedupe_key": key, "attempts": 0, "max_attempts": 3,
-                "created_at": d.at, "updated_at": d.at,
-            })
-        if rows:
-            conn.execute(insert(OutboundTask), rows)
-            self.stats.callbacks_created += len(rows)
-            for row in rows:
-                log.info("dropped call: callback to %s stored for agent %s (%s)",
-                         row["phone"], row["agent_id"], row["dedupe_key"])
+        session = Session(bind=conn)  # joins this transaction; never commits it
+        try:
+            for d in dropped:
+                agent_id = None if d.agent_id in self._unknown_agents else d.agent_id
+                call_id = ids.get((d.pbx, d.linkedid))
+                if call_id is None:
+                    call_id = conn.execute(
+                        select(Call.id).where(Call.pbx == d.pbx, Call.linkedid == d.linkedid)
+                    ).scalar_one_or_none()
+                customer_id = None
+                if call_id is not None:
+                    customer_id = conn.execute(
+                        select(Call.customer_id).where(Call.id == call_id)
+                    ).scalar_one_or_none()
+                task_id = create_dropped_call_task(
+                    session, self.settings, pbx=d.pbx, linkedid=d.linkedid,
+                    caller_number=d.caller_number, agent_id=agent_id, ended_at=d.at,
+                    call_id=call_id, customer_id=customer_id, policy=self._windows,
+                )
+                if task_id is not None:
+                    self.stats.callbacks_created += 1
+                    log.info("dropped call: callback task %d stored for agent %s (%s)",
+                             task_id, agent_id, dropped_call_key(d.pbx, d.linkedid))
+                elif try_normalize_phone(d.caller_number, self.region) is None:
+                    self.stats.not_callable += 1
+                elif call_id is not None:
+                    conn.execute(
+                        update(OutboundTask)
+                        .where(OutboundTask.dedupe_key == dropped_call_key(d.pbx, d.linkedid),
+                               OutboundTask.call_id.is_(None))
+                        .values(call_id=call_id)
+                    )
+                    if customer_id is not None:
+                        conn.execute(
+                            update(OutboundTask)
+                            .where(OutboundTask.dedupe_key == dropped_call_key(d.pbx, d.linkedid),
+                                   OutboundTask.customer_id.is_(None))
+                            .values(customer_id=customer_id)
+                        )
+        finally:
+            session.close()
 
 
 def _call_values(r: CallRecord) -> dict[str, Any]:

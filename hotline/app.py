@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ami_bridge.service import Bridge, BridgeOptions
+from hotline import tuning
 from hotline.bus import EventBus
 from hotline.db.session import session_factory
 from hotline.settings import Settings
@@ -194,6 +195,7 @@ async def run_forever(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await runtime.start()
+    tuning.tune_process()  # a prompt event loop from now on: the bridge's timing depends on it
     from hotline.reports.digest_job import catch_up
 
     await asyncio.to_thread(catch_up, engine, settings)

@@ -158,6 +158,14 @@ def _parse_clock(value: Any) -> dt.time:
 Clock = Annotated[dt.time, Field(description="HH:MM in the hotline's time zone")]
 
 
+class AgentSettings(_Section):
+    """Agents' working states that the bridge keeps."""
+
+    # After a conversation a ready agent is in wrap-up (writing the consultation record) for
+    # this long, unless they set themselves ready sooner; 0: straight back to ready.
+    wrap_up_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+
 class HoursSettings(_Section):
     """Business hours with a midday rest period, in the hotline's time zone."""
 
@@ -418,6 +426,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = AgiSettings()
     web: WebSettings = WebSettings()
     ring: RingSettings = RingSettings()
+    agents: AgentSettings = AgentSettings()
     hours: HoursSettings = HoursSettings()
     recordings: RecordingSettings = RecordingSettings()
     ivr: IvrSettings = IvrSettings()

@@ -379,7 +379,12 @@ class FlowRun:
             offer = await self._acquire(roles, exclude, timeout)
             if offer is not None:
                 await music_off()
-                status = await self._dial(offer, node.record)
+                try:
+                    status = await self._dial(offer, node.record)
+                finally:
+                    # a phone that rang is no longer reserved; one that was busy or
+                    # unreachable never rang and must be freed for other calls now
+                    self.svc.router.release(offer)
                 if status == "ANSWER":
                     return node.next
                 exclude.add(offer.agent_id)

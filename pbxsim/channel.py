@@ -82,6 +82,10 @@ class Channel:
         self.created_wall = pbx.clock.wall()
         self.answered: float | None = None
         self.answered_wall: float | None = None
+        # when the phone behind this channel started ringing (the truth log counts rings
+        # from here, not from when Dial got round to noticing)
+        self.ringing_since: float | None = None
+        self.ringing_since_wall: float | None = None
         self.app = ""
         self.appdata = ""
         self.bridge: Bridge | None = None
@@ -239,6 +243,9 @@ class Channel:
         if self.state == state:
             return
         self.state = state
+        if state == RINGING and self.ringing_since is None:
+            self.ringing_since = self.pbx.clock.now()
+            self.ringing_since_wall = self.pbx.clock.wall()
         if state == UP and self.answered is None:
             self.answered = self.pbx.clock.now()
             self.answered_wall = self.pbx.clock.wall()

@@ -46,6 +46,8 @@ class SimConfig:
     first_channel_seq: int = 0  # Asterisk counts channels and Uniqueids from 0 after a start
     first_uniqueid_seq: int = 0
     login_failure_delay: float = 1.0  # real seconds, as Asterisk's manager.c
+    # manager.conf [general] timestampevents: every event carries ``Timestamp: <sec.usec>``
+    timestamp_events: bool = False
     security_events: bool = True
 
     @property

@@ -57,7 +57,7 @@ class PbxSimulator:
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
         self.clock = SimClock(self.config.speed, client_time=self.config.client_time)
-        self.hub = EventHub()
+        self.hub = EventHub(self.clock.wall if self.config.timestamp_events else None)
         if self.config.dialplan_text is not None:
             self.dialplan = load_dialplan_text(self.config.dialplan_text)
         else:

@@ -43,6 +43,7 @@ class Offer:
     outcome: str | None = None  # answered, noanswer, busy, rejected, unavailable, cancelled, hungup
     cause: int | None = None
     answered: float | None = None
+    picked_up: float | None = None  # the phone went off-hook (before Dial bridged it)
     ended: float | None = None
     ended_wall: float | None = None
 
@@ -169,8 +170,12 @@ class CallRecord:
     def on_offer_ringing(self, chan: Channel, leg: Channel) -> None:
         offer = self.by_leg.get(leg.name)
         if offer is not None and offer.ringing is None:
-            offer.ringing = self.clock.now()
-            offer.ringing_wall = self.clock.wall()
+            # the phone's own ringing start; Dial may notice it a little later under load
+            if leg.ringing_since is not None:
+                offer.ringing, offer.ringing_wall = leg.ringing_since, leg.ringing_since_wall
+            else:
+                offer.ringing = self.clock.now()
+                offer.ringing_wall = self.clock.wall()
         if chan is self.primary and chan.state != 6:
             self.on_ringing(chan)
 
@@ -186,6 +191,13 @@ class CallRecord:
         offer.cause = cause
         offer.ended = self.clock.now()
         offer.ended_wall = self.clock.wall()
+        self._rang(offer, leg)
+
+    @staticmethod
+    def _rang(offer: Offer, leg: Channel) -> None:
+        """A phone that rang did ring, even if the offer ended before Dial noticed."""
+        if offer.ringing is None and leg.ringing_since is not None:
+            offer.ringing, offer.ringing_wall = leg.ringing_since, leg.ringing_since_wall
 
     def on_bridged(self, chan: Channel, peer: Channel) -> None:
         now = self.clock.now()
@@ -193,9 +205,10 @@ class CallRecord:
         if offer is not None:
             offer.outcome = "answered"
             offer.answered = now
+            offer.picked_up = peer.answered if peer.answered is not None else now
             if self.answered_by is None:
                 self.answered_by = offer.extension or offer.target
-                self.answered_by_ring = self.ring_at(offer.ringing, now)
+                self.answered_by_ring = self.ring_at(offer.ringing, offer.picked_up)
         if self.bridged is None:
             self.bridged = now
             self.bridged_wall = self.clock.wall()
@@ -226,6 +239,7 @@ class CallRecord:
         if offer is not None:
             offer.ended = offer.ended or self.clock.now()
             offer.ended_wall = offer.ended_wall or self.clock.wall()
+            self._rang(offer, chan)
             if offer.outcome is None:
                 offer.outcome = "hungup"
                 offer.cause = chan.hangupcause
@@ -324,7 +338,7 @@ class CallRecord:
             "outcome": o.outcome,
             "cause": o.cause,
             "rings": self.ring_at(o.ringing, end),
-            "answered_at_ring": self.ring_at(o.ringing, o.answered) if o.answered is not None else None,
+            "answered_at_ring": self.ring_at(o.ringing, o.picked_up) if o.answered is not None else None,
             "ended_at": iso(o.ended_wall),
         }
 

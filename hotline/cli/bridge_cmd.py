@@ -42,6 +42,9 @@ def run(obj: CliContext, no_migrate: bool) -> None:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         await bridge.start()
+        from hotline import tuning
+
+        tuning.tune_process()
         click.echo(
             f"following {settings.ami.host}:{settings.ami.port} as {settings.ami.pbx_name}, "
             f"storing in {settings.database.display_url()}; Ctrl-C stops"

@@ -43,12 +43,20 @@ def _packaged_scenarios() -> Path:
 @click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where relative sound names (Playback(hello-world)) are looked up.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: the scenario's).")
+@click.option("--client-time", type=click.Choice(["simulated", "real"]), default="simulated",
+              show_default=True,
+              help="How to read durations hotline sends (Dial and AGI timeouts, Originate "
+                   "Timeout): 'simulated' seconds like the dialplan's, or 'real' seconds for a "
+                   "hotline whose ring cadence is compressed by the same --speed.")
+@click.option("--timestamp-events/--no-timestamp-events", default=True, show_default=True,
+              help="Every AMI event carries Timestamp: <sec.usec>, as with timestampevents = yes "
+                   "in deploy/asterisk/manager.conf.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def command(obj: CliContext, scenario_file: Path | None, speed: float | None, ami_host: str | None,
             ami_port: int | None, agi_url: str | None, truth_path: Path, calls: int | None,
             dialplan: Path | None, record_dir: Path, sounds_dir: Path | None, seed: int | None,
-            as_json: bool) -> None:
+            client_time: str, timestamp_events: bool, as_json: bool) -> None:
     """Run a simulated Asterisk 22 (AMI and FastAGI over TCP) and, with a scenario, its traffic.
 
     hotline connects to it exactly as to Asterisk (same ami.* and agi.* settings). With
@@ -73,6 +81,7 @@ def command(obj: CliContext, scenario_file: Path | None, speed: float | None, am
         ami_port=settings.ami.port if ami_port is None else ami_port,
         agi_url=agi_url or f"agi://{settings.agi.host}:{settings.agi.port}",
         speed=eff_speed,
+        client_time=client_time,
         dialplan=dialplan,
         record_dir=record_dir,
         sounds_dir=sounds_dir,
@@ -81,6 +90,7 @@ def command(obj: CliContext, scenario_file: Path | None, speed: float | None, am
         ring_on=settings.ring.on_seconds,
         ring_off=settings.ring.off_seconds,
         seed=seed if seed is not None else (scenario.seed if scenario else 1),
+        timestamp_events=timestamp_events,
     )
     try:
         summary = asyncio.run(_run(config, scenario, calls, as_json))

@@ -22,6 +22,9 @@ class AgentOffer:
     extension: str
     interface: str
     auto_answer: bool = False
+    # The call the agent is reserved for: releasing the offer frees the agent only if it is
+    # still reserved for that call (None: whatever it is reserved for).
+    call_key: str | None = None
 
 
 class AgentRouter(Protocol):

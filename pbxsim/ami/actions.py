@@ -130,7 +130,8 @@ async def a_login(s: AmiSession, msg: ActionMessage) -> None:
     pbx = s.sim.pbx
     if "system" in s.event_classes and pbx is not None:
         uptime = pbx.uptime()
-        s.send_event(encode([("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", str(uptime)),
+        s.send_event(encode([("Event", "FullyBooted"), ("Privilege", "system,all"), *s.sim.hub.stamp(),
+                             ("Uptime", str(uptime)),
                              ("LastReload", str(uptime)), ("Status", "Fully Booted")]))
     security_event(s, "SuccessfulAuth", "Informational", "1", [
         ("AccountID", username), ("SessionID", s.session_id), ("LocalAddress", _addr(s.local_addr)),

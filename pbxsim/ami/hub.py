@@ -32,10 +32,21 @@ def parse_classes(text: str) -> frozenset[str]:
 
 
 class EventHub:
-    def __init__(self) -> None:
+    """``timestamp``: manager.conf ``timestampevents = yes``. Every event then carries
+    ``Timestamp: <epoch seconds>.<microseconds>`` (the moment it was raised, by the wall
+    clock) right after ``Privilege``, as Asterisk's manager.c writes it."""
+
+    def __init__(self, timestamp: Callable[[], float] | None = None) -> None:
         self.sessions: set[AmiSession] = set()
         self.listeners: list[Callable[[str, Headers], None]] = []
         self.count = 0
+        self.timestamp = timestamp
+
+    def stamp(self) -> Headers:
+        """The ``Timestamp`` header to put after ``Privilege`` (none unless enabled)."""
+        if self.timestamp is None:
+            return []
+        return [("Timestamp", f"{self.timestamp():.6f}")]
 
     def emit(self, name: str, category: str, headers: Headers) -> None:
         """Send ``Event: name`` with ``Privilege: category,all`` and ``headers``."""
@@ -44,7 +55,8 @@ class EventHub:
         for session in self.sessions:
             if category in session.event_classes:
                 if data is None:
-                    data = encode([("Event", name), ("Privilege", f"{category},all"), *headers])
+                    data = encode([("Event", name), ("Privilege", f"{category},all"), *self.stamp(),
+                                   *headers])
                 session.send_event(data)
         for listener in self.listeners:
             listener(name, headers)
@@ -58,8 +70,9 @@ class EventHub:
             if category in session.event_classes:
                 if data is None:
                     tail = "".join([f"{k}: {v}\r\n" for k, v in extra]) + "\r\n"
-                    data = b"".join((f"Event: {name}\r\nPrivilege: {category},all\r\n".encode(), blob,
-                                     tail.encode("utf-8", "surrogateescape")))
+                    stamp = "".join(f"{k}: {v}\r\n" for k, v in self.stamp())
+                    data = b"".join((f"Event: {name}\r\nPrivilege: {category},all\r\n{stamp}".encode(),
+                                     blob, tail.encode("utf-8", "surrogateescape")))
                 session.send_event(data)
         if self.listeners:
             headers = [*snapshot, *extra]
@@ -73,7 +86,7 @@ class EventHub:
         for session in self.sessions:
             if category in session.event_classes:
                 if data is None:
-                    data = encode(full_headers)
+                    data = encode([*full_headers[:2], *self.stamp(), *full_headers[2:]])
                 session.send_event(data)
         for listener in self.listeners:
             listener(name, full_headers[1:])

@@ -15,7 +15,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline.db.models import Call
+from hotline.db.models import Call, Customer
 from hotline.domain.enums import TaskType
 from hotline.domain.phone import try_normalize_phone
 from hotline.settings import Settings
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 SWEEP_BACK = dt.timedelta(days=1)
 
 
+def dropped_call_key(pbx: str, linkedid: str) -> str:
+    """The one task a dropped call gets, however many times and by whom it is reported."""
+    return f"dropped-call:{pbx}:{linkedid}"
+
+
 def create_dropped_call_task(
     session: Session,
     settings: Settings,
@@ -39,10 +44,12 @@ def create_dropped_call_task(
     agent_id: int | None,
     ended_at: dt.datetime,
     call_id: int | None = None,
+    customer_id: int | None = None,
     policy: WindowPolicy | None = None,
 ) -> int | None:
     """Store the callback for one dropped call; None if it exists already or the caller's
-    number cannot be called back (anonymous, internal or malformed)."""
+    number cannot be called back (anonymous, internal or malformed). The task belongs to the
+    caller's customer card when there is one (``customer_id``, else looked up by number)."""
     phone = try_normalize_phone(caller_number, settings.default_region)
     if phone is None:
         log.warning("dropped call %s:%s: caller number %r cannot be called back",
@@ -54,14 +61,17 @@ def create_dropped_call_task(
     deadline = start + dt.timedelta(minutes=settings.scheduler.dropped_call_sla_minutes)
     if call_id is None:
         call_id = session.scalar(select(Call.id).where(Call.pbx == pbx, Call.linkedid == linkedid))
+    if customer_id is None:
+        customer_id = session.scalar(select(Customer.id).where(Customer.phone == phone))
     spec = TaskSpec(
         type=TaskType.DROPPED_CALL,
         phone=phone,
         due_at=ended_at,
         deadline_at=deadline,
-        dedupe_key=f"dropped-call:{pbx}:{linkedid}",
+        dedupe_key=dropped_call_key(pbx, linkedid),
         agent_id=agent_id,
         call_id=call_id,
+        customer_id=customer_id,
     )
     return add_task(session, spec, settings, policy)
 
@@ -88,6 +98,7 @@ def run(ctx: RuleContext) -> RuleResult:
             agent_id=call.answered_by_agent_id,
             ended_at=call.ended_at,
             call_id=call.id,
+            customer_id=call.customer_id,
             policy=ctx.policy,
         )
         if task_id is not None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ami_bridge.actions import AmiPbxActions
-from ami_bridge.protocol import AmiClient, AmiConfig, AmiError, LinkDown, LinkLost
+from ami_bridge.protocol import ActionTimeout, AmiClient, AmiConfig, AmiError, LinkDown, LinkLost
 from tests.ami_bridge.amipeer import FakeAsterisk, PeerConn, ScriptedAmi, msg
 
 
@@ -138,3 +138,61 @@ async def test_other_actions_on_the_wire() -> None:
         "PJSIP/1001-2", "agent", "1")
     assert (by_name["Setvar"]["Variable"], by_name["Setvar"]["Value"]) == ("HOTLINE_DISPOSITION", "abusive")
     assert (by_name["MixMonitor"]["File"], by_name["MixMonitor"]["Options"]) == ("/var/spool/hotline/1.1.wav", "b")
+
+
+async def test_hangups_sent_without_tasks_are_written_at_once_and_settled_by_their_replies() -> None:
+    """The ring-5 deadlines send Hangup from timer callbacks: each action is on the wire when
+    the call returns (a thousand falling due together do not wait for one another), and its
+    future says how it went: done, refused, or no reply in time."""
+    asterisk = FakeAsterisk()
+    asterisk.hangup_events = {f"PJSIP/10{n:02d}-00000001": b"" for n in range(50)}
+
+    async def hangup(conn: PeerConn, action: dict[str, str]) -> None:
+        if action["Channel"] == "PJSIP/mute-00000001":
+            return  # never answered
+        channel = action["Channel"]
+        if asterisk.hangup_events.pop(channel, None) is not None:
+            await conn.reply(action, ("Response", "Success"), ("Message", "Channel Hungup"))
+        else:
+            await conn.reply(action, ("Response", "Error"), ("Message", "No such channel"))
+
+    asterisk.handlers["hangup"] = hangup
+    async with ScriptedAmi(asterisk.script) as peer:
+        client = AmiClient(AmiConfig(port=peer.port, secret="s", action_timeout=0.3,
+                                     reconnect_min=0.05, reconnect_max=0.1))
+        await client.start()
+        await client.wait_connected(3)
+        pbx = AmiPbxActions(client)
+        try:
+            before = client.stats.actions_sent
+            burst = [pbx.hangup_nowait(f"PJSIP/10{n:02d}-00000001", 19) for n in range(50)]
+            assert client.stats.actions_sent - before == 50  # written, not merely scheduled
+            gone = pbx.hangup_nowait("PJSIP/gone-00000001", 19)
+            mute = pbx.hangup_nowait("PJSIP/mute-00000001", 19)
+            results = await asyncio.gather(*burst, gone, mute, return_exceptions=True)
+        finally:
+            await client.stop()
+    assert results[:50] == [None] * 50
+    assert isinstance(results[50], AmiError) and results[50].reason == "No such channel"
+    assert isinstance(results[51], ActionTimeout)
+    sent = [a for a in asterisk.actions if a["Action"] == "Hangup"]
+    assert len(sent) == 52 and {a["Cause"] for a in sent} == {"19"}
+
+
+async def test_an_action_sent_without_a_task_fails_when_the_link_goes() -> None:
+    asterisk = FakeAsterisk()
+
+    async def hangup(conn: PeerConn, action: dict[str, str]) -> None:
+        conn.close()  # Asterisk goes away before answering
+
+    asterisk.handlers["hangup"] = hangup
+    async with ScriptedAmi(asterisk.script) as peer:
+        client = await started(peer.port)
+        try:
+            sent = AmiPbxActions(client).hangup_nowait("PJSIP/1001-00000001", 19)
+            with pytest.raises(LinkLost):
+                await asyncio.wait_for(sent, 3)
+            await asyncio.sleep(0.01)
+            assert client._pending == {}  # forgotten, not leaked
+        finally:
+            await client.stop()

@@ -101,3 +101,27 @@ async def test_reservation_ends_when_the_phone_rings_when_released_or_when_it_ex
     waiting = asyncio.ensure_future(router.acquire("pbx1:4", timeout=1))
     assert (await waiting).agent_id == 1
     router.close()
+
+
+async def test_release_frees_an_agent_whose_phone_never_rang_and_nothing_else() -> None:
+    """The IVR releases every offer when its Dial returns. A busy phone never rings, so its
+    reservation must end there (not 10 s later); an offer whose phone did ring is over
+    already, and releasing it must not take the agent from the call it now rings for."""
+    b = book((1, 5, Role.AGENT))
+    router = Router(b, reservation_timeout=10.0)
+    busy = await router.acquire("pbx1:1")
+    assert busy is not None and busy.call_key == "pbx1:1"
+    waiting = asyncio.ensure_future(router.acquire("pbx1:2", timeout=5.0))
+    await asyncio.sleep(0)
+    router.release(busy)  # Dial said BUSY: the waiting call gets the agent at once
+    second = await asyncio.wait_for(waiting, 1.0)
+    assert second is not None and (second.agent_id, second.call_key) == (1, "pbx1:2")
+    router.release(busy)  # late or repeated: the agent stays reserved for pbx1:2
+    assert router.reserved_for(1) == "pbx1:2"
+    b.ringing(b.get(1), "2.2", T)  # what the state machine does when the phone rings
+    router.on_event(CallOffered(at=T, pbx="pbx1", call_key="pbx1:2", agent_id=1, extension="1001",
+                                channel="PJSIP/1001-00000001", uniqueid="2.2"))
+    assert router.reserved_for(1) is None
+    router.release(second)  # after it rang: nothing to do
+    assert await router.acquire("pbx1:3") is None  # (ringing now: not available)
+    router.close()

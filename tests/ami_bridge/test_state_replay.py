@@ -309,3 +309,106 @@ def test_a_cause_that_is_not_a_number_is_stored_as_unknown() -> None:
     events = replay(tracker(), capture_events("11"), bad_cause)
     [end] = ended(events)
     assert end.hangup_cause is None and end.end_reason == "caller-hangup"
+
+
+def _stamped_after_a_stall(name: str, stall_from: float, stall_until: float):  # type: ignore[no-untyped-def]
+    """The capture's events with Asterisk's ``Timestamp`` (timestampevents = yes), as a
+    bridge stalled between ``stall_from`` and ``stall_until`` reads them: everything raised
+    meanwhile arrives at ``stall_until``, in order."""
+    base = at(0).timestamp()
+    for seconds, m in capture_events(name):
+        headers = dict(m.headers)
+        headers["Timestamp"] = f"{base + seconds:.6f}"
+        arrival = stall_until if stall_from <= seconds < stall_until else seconds
+        yield arrival, AmiMessage(headers, m.variables, m.multi)
+
+
+def test_rings_are_counted_by_asterisk_timestamps_when_events_arrive_late() -> None:
+    """Capture 03 with the bridge stalled from just before the ringing started until 10.0 s:
+    by arrival times the IVR's answer (10.625) would be in ring 1 and the agent's (ringing
+    12.533, stalled until 19.0, answer 19.538) in ring 1 too; Asterisk's timestamps say 3 and 2."""
+    t = tracker((201, "201", "Local/201@agents"))
+    events = replay(t, _stamped_after_a_stall("03", 0.5, 10.0))
+    [answered] = of(events, CallAnswered)
+    assert answered.ring == 3
+    events = replay(tracker((201, "201", "Local/201@agents")), _stamped_after_a_stall("03", 12.0, 19.0))
+    [agent] = of(events, AgentAnswered)
+    assert agent.ring == 2
+    # read 6.5 s late, the ringing is dated back by at most a second (lag_cap)
+    record = final_records(events)["1795390124.68"]
+    assert record.legs[1].ringing_at == at(18.0)
+
+
+def test_an_event_read_late_is_dated_when_asterisk_raised_it() -> None:
+    """The bridge stalls for 0.6 s while the agent's phone starts ringing: the offer (and the
+    ring-5 deadline armed from it) is dated when Asterisk raised it, not when it was read."""
+    events = replay(tracker((201, "201", "Local/201@agents")), _stamped_after_a_stall("03", 12.0, 13.1))
+    [offered] = of(events, CallOffered)
+    assert abs((offered.at - at(12.533)).total_seconds()) < 0.001
+    record = final_records(events)["1795390124.68"]
+    assert record.legs[1].ringing_at == offered.at
+
+
+def test_clocks_that_disagree_do_not_move_anything() -> None:
+    """Asterisk's clock 30 s behind the bridge's, events read on time: the offset is the
+    usual delay, nothing is late, every time is the arrival time."""
+    skewed = []
+    for arrival, m in _stamped_after_a_stall("03", 0, 0):
+        headers = dict(m.headers)
+        headers["Timestamp"] = f"{float(headers['Timestamp']) - 30:.6f}"
+        skewed.append((arrival, AmiMessage(headers, m.variables, m.multi)))
+    t = tracker((201, "201", "Local/201@agents"))
+    events = replay(t, skewed)
+    [offered] = of(events, CallOffered)
+    assert offered.at == at(12.533) and t.lag == 0.0
+
+
+def test_without_timestamps_rings_are_counted_by_arrival() -> None:
+    events = replay(tracker((201, "201", "Local/201@agents")),
+                    ((arrival, m) for arrival, m in _stamped_after_a_stall("03", 0.5, 10.0)),
+                    lambda _t, m: AmiMessage({k: v for k, v in m.headers.items() if k != "Timestamp"},
+                                             m.variables, m.multi))
+    [answered] = of(events, CallAnswered)
+    assert answered.ring == 1
+
+
+def _pickup_as_the_caller_hangs_up() -> list[dict[str, str]]:
+    caller = {"Channel": "PJSIP/carrier-00000001", "Uniqueid": "1700000000.1", "Linkedid": "1700000000.1"}
+    agent = {"Channel": "PJSIP/1001-00000002", "Uniqueid": "1700000000.2", "Linkedid": "1700000000.1"}
+    dest = {"DestChannel": agent["Channel"], "DestUniqueid": agent["Uniqueid"], "DestLinkedid": caller["Linkedid"]}
+    return [
+        {"Event": "Newchannel", **caller, "ChannelState": "4", "CallerIDNum": "13800000001",
+         "Exten": "4008001234", "Context": "hotline-inbound"},
+        {"Event": "AGIExecEnd", **caller, "Command": "EXEC Ringing", "ResultCode": "200"},
+        {"Event": "Newstate", **caller, "ChannelState": "6"},
+        {"Event": "Newchannel", **agent, "ChannelState": "0", "Context": "hotline-agents"},
+        {"Event": "DialBegin", **caller, **dest, "DialString": "1001"},
+        {"Event": "Newstate", **agent, "ChannelState": "5"},
+        {"Event": "DialState", **caller, **dest, "DialStatus": "RINGING"},
+        {"Event": "Newstate", **agent, "ChannelState": "6"},  # the agent picks up...
+        {"Event": "HangupRequest", **caller, "Cause": "16"},  # ...as the caller hangs up
+        {"Event": "DialEnd", **caller, **dest, "DialStatus": "CANCEL"},
+        {"Event": "Hangup", **agent, "Cause": "16", "Cause-txt": "Normal Clearing"},
+        {"Event": "Hangup", **caller, "Cause": "16", "Cause-txt": "Normal Clearing"},
+    ]
+
+
+def test_an_agent_picking_up_as_the_caller_hangs_up_did_not_answer_the_call() -> None:
+    """Asterisk's Dial, not the phone going off-hook, decides whether the caller was connected:
+    here it says CANCEL, so nobody answered and the caller abandoned the call."""
+    t = tracker((7, "1001", "PJSIP/1001"))
+    events = []
+    ringing = []
+    for n, headers in enumerate(_pickup_as_the_caller_hangs_up()):
+        events += t.feed(headers, at(n))
+        ringing.append(t.is_ringing_offer("1700000000.2"))
+    # the ring-5 deadline leaves a phone alone once it is off-hook
+    assert ringing[5:9] == [True, True, False, False]
+    assert of(events, AgentAnswered) == [] and of(events, AgentRingNoAnswer) == []
+    [end] = ended(events)
+    assert (end.disposition, end.end_reason, end.agent_id) == ("abandoned", "caller-hangup", None)
+    record = final_records(events)["1700000000.1"]
+    assert record.answered_by_agent_id is None and record.agent_answered_at is None
+    agent_leg = next(leg for leg in record.legs if leg.role == "agent")
+    assert (agent_leg.dial_status, agent_leg.rings_at_answer) == ("CANCEL", None)
+    assert [e.state for e in of(events, AgentStateChanged)] == ["ringing", "ready"]

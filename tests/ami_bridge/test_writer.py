@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from ami_bridge.frames import AmiMessage
 from ami_bridge.state import CallTracker
 from ami_bridge.writer import CallWriter
 from hotline.db import migrate
-from hotline.db.models import Agent, Call, CallLeg, OutboundTask
+from hotline.db.models import Agent, Call, CallLeg, Customer, OutboundTask
 from hotline.db.session import make_engine
 from hotline.domain.events import CallEnded, CallUpdated, DomainEvent
+from hotline.settings import Settings
+from scheduler.rules.dropped_call import create_dropped_call_task
 from tests.ami_bridge.replay import T0, at, capture_events, final_records, replay, tracker
 from tests.factories import make_user
 
@@ -49,7 +53,7 @@ async def test_replayed_call_lands_in_calls_and_legs(engine: Engine) -> None:
     interfaces = {"201": "Local/201@agents", "203": "Local/203@agents"}
     ids = agents_in_db(engine, *interfaces.items())
     events = replay(tracker_for(ids, interfaces), capture_events("04"))
-    writer = CallWriter(engine)
+    writer = CallWriter(engine, Settings())
     await write_all(writer, events)
 
     with Session(engine) as s:
@@ -95,7 +99,7 @@ async def test_dropped_call_becomes_one_callback_for_the_same_agent(engine: Engi
                     capture_events("14"), _caller_lost_with_number("13812345678"))
     [end] = [e for e in events if isinstance(e, CallEnded)]
     assert end.abnormal
-    writer = CallWriter(engine)
+    writer = CallWriter(engine, Settings())
     await writer.start()
     for e in events:
         writer.handle(e)
@@ -110,8 +114,103 @@ async def test_dropped_call_becomes_one_callback_for_the_same_agent(engine: Engi
         assert (task.type, task.phone, task.agent_id, task.call_id, task.status) == (
             "dropped-call", "+8613812345678", ids["1001"], call.id, "pending")
         assert task.due_at == at(16.289)  # due at once: when the call dropped
+        # the scheduler's rule decided it: any day, the SLA counted from the drop (10:00 local)
         assert task.window == "business_hours_any_day"
+        assert task.deadline_at == at(16.289) + dt.timedelta(minutes=15)
         assert task.dedupe_key == "dropped-call:pbx1:1795390440.104"
+        assert writer.stats.callbacks_created == 1
+
+
+async def test_dropped_call_after_hours_is_due_when_the_hotline_opens(engine: Engine) -> None:
+    ids = agents_in_db(engine, ("1001", "PJSIP/agent1001"))
+    events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
+                    capture_events("14"), _caller_lost_with_number("13812345678"))
+    late = dt.timedelta(hours=11)  # 21:00 in Shanghai: closed until 08:00 tomorrow
+    shifted = [dataclasses.replace(e, at=e.at + late) if isinstance(e, CallEnded) else e for e in events]
+    await write_all(CallWriter(engine, Settings()), shifted)
+    with Session(engine) as s:
+        task = s.scalars(select(OutboundTask)).one()
+    opens = dt.datetime(2026, 11, 24, 0, 0, tzinfo=dt.UTC)  # 08:00 the next day
+    assert task.deadline_at == opens + dt.timedelta(minutes=15)
+
+
+async def test_callback_stored_first_by_the_scheduler_gets_the_call_and_customer(
+    engine: Engine,
+) -> None:
+    """The scheduler reacts to the same CallEnded before the call row exists: one task, and
+    the writer fills in what the scheduler could not know."""
+    ids = agents_in_db(engine, ("1001", "PJSIP/agent1001"))
+    with Session(engine) as s, s.begin():
+        s.add(Customer(phone="+8613812345678", name="王女士"))
+    events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
+                    capture_events("14"), _caller_lost_with_number("13812345678"))
+    [end] = [e for e in events if isinstance(e, CallEnded)]
+    with Session(engine) as s, s.begin():
+        assert create_dropped_call_task(
+            s, Settings(), pbx="pbx1", linkedid="1795390440.104", caller_number=end.caller_number,
+            agent_id=end.agent_id, ended_at=end.at,
+        ) is not None
+        s.execute(sa_update(OutboundTask).values(customer_id=None))  # as if the card came later
+    writer = CallWriter(engine, Settings())
+    await write_all(writer, events)
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        task = s.scalars(select(OutboundTask)).one()
+        customer = s.scalars(select(Customer)).one()
+    assert writer.stats.callbacks_created == 0
+    assert (task.call_id, task.customer_id, task.agent_id) == (call.id, customer.id, ids["1001"])
+    assert call.customer_id == customer.id
+
+
+async def test_call_is_linked_to_the_callers_customer_card(engine: Engine) -> None:
+    ids = agents_in_db(engine, ("1001", "PJSIP/agent1001"))
+    events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
+                    capture_events("14"), _caller_lost_with_number("13812345678"))
+    updates = [e for e in events if isinstance(e, CallUpdated)]
+    half = len(updates) // 2
+    writer = CallWriter(engine, Settings())
+    await writer.start()
+    for e in updates[:half]:
+        writer.handle(e)
+    await writer.flush(5)
+    with Session(engine) as s:
+        assert s.scalars(select(Call)).one().customer_id is None  # nobody has this number yet
+    with Session(engine) as s, s.begin():
+        # the agent opens a card for the caller during the call
+        customer = Customer(phone="+8613812345678", name="王女士")
+        s.add(customer)
+        s.flush()
+        customer_id = customer.id
+    for e in updates[half:]:
+        writer.handle(e)
+    await writer.stop()
+    with Session(engine) as s:
+        assert s.scalars(select(Call)).one().customer_id == customer_id
+
+
+async def test_a_call_linked_by_hand_keeps_its_customer(sqlite_engine: Engine) -> None:
+    ids = agents_in_db(sqlite_engine, ("1001", "PJSIP/agent1001"))
+    events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
+                    capture_events("14"), _caller_lost_with_number("13812345678"))
+    updates = [e for e in events if isinstance(e, CallUpdated)]
+    with Session(sqlite_engine) as s, s.begin():
+        by_number = Customer(phone="+8613812345678")
+        other = Customer(phone="+8613900000002", name="另一位")
+        s.add_all([by_number, other])
+        s.flush()
+        other_id = other.id
+    writer = CallWriter(sqlite_engine, Settings())
+    await writer.start()
+    writer.handle(updates[0])
+    await writer.flush(5)
+    with Session(sqlite_engine) as s, s.begin():
+        # a supervisor links the call to another card: the caller used a relative's phone
+        s.execute(sa_update(Call).values(customer_id=other_id))
+    for e in updates[1:]:
+        writer.handle(e)
+    await writer.stop()
+    with Session(sqlite_engine) as s:
+        assert s.scalars(select(Call)).one().customer_id == other_id
 
 
 async def test_dropped_call_from_a_number_that_cannot_be_called_is_counted(
@@ -120,7 +219,7 @@ async def test_dropped_call_from_a_number_that_cannot_be_called_is_counted(
     ids = agents_in_db(sqlite_engine, ("1001", "PJSIP/agent1001"))
     events = replay(tracker_for(ids, {"1001": "PJSIP/agent1001"}),
                     capture_events("14"), _caller_lost_with_number("anonymous"))
-    writer = CallWriter(sqlite_engine)
+    writer = CallWriter(sqlite_engine, Settings())
     await write_all(writer, events)
     assert writer.stats.not_callable == 1
     assert "cannot be called back" in caplog.text
@@ -136,7 +235,7 @@ async def test_a_record_the_database_refuses_is_skipped_alone(
     records = list(final_records(events).values())
     assert len(records) == 3
     bad = dataclasses.replace(records[1], rings_at_answer=0)  # violates rings_at_answer >= 1
-    writer = CallWriter(engine)
+    writer = CallWriter(engine, Settings())
     await write_all(writer, [CallUpdated(at=T0, record=r) for r in (records[0], bad, records[2])])
     assert writer.stats.rejected == 1
     assert f"call {bad.call_key}" in caplog.text
@@ -157,7 +256,7 @@ async def test_unreachable_database_keeps_records_bounded_then_catches_up(
     a, b, c = (first[k] for k in ("1795390291.85", "1795390295.86", "1795390298.87"))
     finals = final_records(events)
     refusing = make_engine("postgresql://hotline@127.0.0.1:9/nothing")
-    writer = CallWriter(refusing, max_pending=2, max_delay=0.001, retry_min=0.05, retry_max=0.1)
+    writer = CallWriter(refusing, Settings(), max_pending=2, max_delay=0.001, retry_min=0.05, retry_max=0.1)
     await writer.start()
     # calls A, B, C in progress, then A and B finish: only two fit while the database is away
     for record in (a, b, c, finals[a.linkedid], finals[b.linkedid]):
@@ -190,7 +289,7 @@ async def test_postgresql_outage_loses_nothing(caplog: pytest.LogCaptureFixture)
     try:
         engine = make_engine(server.url())
         migrate.upgrade(engine)
-        writer = CallWriter(engine, max_delay=0.001, retry_min=0.1, retry_max=0.3)
+        writer = CallWriter(engine, Settings(), max_delay=0.001, retry_min=0.1, retry_max=0.3)
         await writer.start()
         first = replay(tracker(), capture_events("07"))
         for e in first:
@@ -228,7 +327,7 @@ async def test_an_agent_missing_from_the_database_does_not_cost_the_call(
     """The bridge still knew agent 777 when the call was taken; the database no longer has it."""
     events = replay(tracker((777, "201", "Local/201@agents"), (778, "203", "Local/203@agents")),
                     capture_events("04"))
-    writer = CallWriter(engine)
+    writer = CallWriter(engine, Settings())
     await write_all(writer, events)
     assert writer.stats.rejected == 0
     assert "agent 778 is not in the database" in caplog.text
@@ -236,3 +335,32 @@ async def test_an_agent_missing_from_the_database_does_not_cost_the_call(
         call = s.scalars(select(Call)).one()
         assert call.answered_by_agent_id is None and call.disposition == "answered"
         assert all(leg.agent_id is None for leg in call.legs) and len(call.legs) == 5
+
+
+async def test_a_fault_of_ours_on_one_record_neither_stops_the_writer_nor_costs_the_rest(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, any exception the writer did not expect ended its worker task silently and
+    nothing was written again."""
+    records = list(final_records(replay(tracker(), capture_events("07"))).values())
+    poisoned = records[1].linkedid
+
+    class Buggy(CallWriter):
+        def _write_legs(self, conn, records, ids):  # type: ignore[no-untyped-def]
+            if any(r.linkedid == poisoned for r in records):
+                raise RuntimeError("a bug")
+            super()._write_legs(conn, records, ids)
+
+    writer = Buggy(sqlite_engine, Settings())
+    await writer.start()
+    for r in records:
+        writer.handle(CallUpdated(at=T0, record=r))
+    await writer.flush(5)
+    writer.handle(CallUpdated(at=T0, record=records[0]))  # the worker is still there
+    await writer.flush(5)
+    await writer.stop()
+    assert writer.stats.rejected == 1
+    assert "RuntimeError: a bug" in caplog.text
+    with Session(sqlite_engine) as s:
+        stored = sorted(s.scalars(select(Call.linkedid)))
+    assert stored == sorted(r.linkedid for r in records if r.linkedid != poisoned)

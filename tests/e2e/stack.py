@@ -95,10 +95,18 @@ async def running_stack(
     clock: Any = None,
     roles: dict[str, str] | None = None,
     agent_roles: dict[str, str] | None = None,
+    wrap_up_seconds: float | None = None,
+    timestamp_events: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """``roles`` (or its older name ``agent_roles``): extension -> role of its user (default
-    "agent"), e.g. {"2001": "team_leader"}; team leaders and supervisors take calls too."""
+    "agent"), e.g. {"2001": "team_leader"}; team leaders and supervisors take calls too.
+    ``wrap_up_seconds`` sets ``agents.wrap_up_seconds`` (real seconds; default 30, so an
+    agent takes one call per test unless the test compresses it too). ``timestamp_events``
+    makes pbxsim stamp every AMI event (``timestampevents = yes``, as deploy/asterisk/
+    manager.conf has it)."""
+    if wrap_up_seconds is not None:
+        overrides["agents"] = {"wrap_up_seconds": wrap_up_seconds}
     agi_port = free_port()
     sim = PbxSimulator(SimConfig(
         ami_port=0,
@@ -112,6 +120,7 @@ async def running_stack(
         ami_users={"hotline": "sim-secret"},
         channel_vars=("HOTLINE_CALL_ID", "HOTLINE_ATTEMPT_ID", "HOTLINE_CATEGORY"),
         seed=7,
+        timestamp_events=timestamp_events,
     ))
     await sim.start()
     roles = {**(agent_roles or {}), **(roles or {})}

@@ -194,3 +194,31 @@ def test_manager_conf_gives_users_and_channel_variables() -> None:
     assert hotline.secret == "change-me"
     assert "dtmf" in hotline.read and "cdr" not in hotline.read.split(",")
     assert "originate" in hotline.write
+
+
+async def test_timestampevents_stamps_every_event_but_not_list_items(tmp_path: Path) -> None:
+    """manager.conf ``timestampevents = yes`` (deploy/asterisk/manager.conf): manager.c writes
+    ``Timestamp: <sec>.<usec>`` right after Privilege in every event it raises; items of a list
+    action's answer are not events raised, and carry none."""
+    import time
+
+    async with running(cfg(tmp_path, timestamp_events=True)) as sim:
+        ami = await Ami.connect(sim.ami_port)
+        before = time.time()
+        call = await sim.place_call(waiting_caller())
+        newchannel = await ami.wait_event("Newchannel", Channel=call.name)
+        await asyncio.wait_for(call.ended, 10)
+        sim.add_agent(AgentSpec("1001", AgentBehaviour()))
+        listed = await ami.action_list("DeviceStateList")
+        hangup = await ami.wait_event("Hangup", Channel=call.name)
+        booted = ami.all_events[0]
+        await ami.close()
+    for event in (booted, newchannel, hangup):
+        assert list(event)[:3] == ["Event", "Privilege", "Timestamp"], event
+        seconds, _, micros = event["Timestamp"].partition(".")
+        assert len(micros) == 6
+        assert before - 5 <= float(event["Timestamp"]) <= time.time()
+    assert booted["Event"] == "FullyBooted"
+    assert float(newchannel["Timestamp"]) <= float(hangup["Timestamp"])
+    items = [i for i in listed if i.get("Event") == "DeviceStateChange"]
+    assert items and all("Timestamp" not in i for i in items)
