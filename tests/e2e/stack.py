@@ -92,8 +92,11 @@ async def running_stack(
     scheduler: bool = False,
     ready: bool = True,
     clock: Any = None,
+    scheduler_settings: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """``scheduler_settings``: the ``[scheduler]`` section (its name is taken by the flag that
+    starts the scheduler); other keyword arguments override other sections."""
     agi_port = free_port()
     sim = PbxSimulator(SimConfig(
         ami_port=0,
@@ -112,6 +115,8 @@ async def running_stack(
     ids = add_agents(engine, agents)
     for ext, behaviour in agents.items():
         sim.add_agent(AgentSpec(ext, behaviour))
+    if scheduler_settings is not None:
+        overrides["scheduler"] = scheduler_settings
     settings = stack_settings(tmp, db_url, ami_port=sim.ami_port, agi_port=agi_port,
                               sounds=sounds, speed=speed, **overrides)
     runtime = Runtime.build(settings, engine, scheduler=scheduler, clock=clock)
