@@ -27,21 +27,30 @@ The protocol
 3. **Settle** from the ``OriginateResponse``: customer first, its Reason is the customer's
    outcome (4 answered, 3 no answer, 5 busy, 8 congestion and 0/1 failed); agent first it says
    whether the *agent* answered: then the attempt is ``connected`` and the customer's result
-   comes from the call's events (:meth:`Dialler.on_customer_dial_end`, the Dial of the
-   customer leg) or, failing those, from what :meth:`Dialler.reconcile` sees on the PBX.
-   Settling is one transaction that also moves the task on (scheduler/settlement.py).
+   comes from the call's events: the bridge's ``CallUpdated`` records carry the attempt id and
+   the customer leg's ``DialStatus`` (:meth:`Dialler.on_call_record`,
+   scheduler/outcomes.py). The record's end frees the pacing slot; failing records,
+   :meth:`Dialler.reconcile` sees the channels gone (twice in a row, so that a record still on
+   its way through the bus is not overtaken). Settling is one transaction that also moves the
+   task on (scheduler/settlement.py).
 
 4. **Resolve, never resend.** An attempt that is not settled and that no running dialler
    follows (the process crashed or lost the lease; ``originate`` raised because the AMI link
-   dropped) is resolved from Asterisk's state, ``CoreShowChannels``:
+   dropped) is resolved from Asterisk's state, ``CoreShowChannels``, and from the bridge's
+   stored calls (``calls.attempt_id``):
 
    - a channel carrying ``HOTLINE_ATTEMPT_ID=<id>`` (or the attempt's Uniqueid) exists: the
      Originate was sent. The attempt is marked ``sent`` and *adopted*: it counts against the
-     pacing limit, is settled ``answered`` as soon as the customer's leg is seen up, and its
-     slot is freed when its channels are gone;
-   - no such channel: the attempt is settled ``failed`` ("not found on the PBX"). It is never
-     sent again; the task takes its retry, if it has one left, as a new attempt after the
-     retry delay, exactly as after a failed call.
+     pacing limit, is settled as soon as the customer's leg is seen up or the bridge's record
+     of the call says more, and its slot is freed when its channels are gone;
+   - no channel, but a stored call with this attempt id: it was dialled and is over. Its
+     outcome is what the stored call knew (the customer answered, the customer leg's dial
+     status); if the record stops before the end (hotline stopped, or lost the AMI link,
+     mid-call), what happened next is unknown and the customer may have answered: the attempt
+     is settled ``failed`` and the task is *not* retried automatically (a person decides);
+   - neither: the attempt is settled ``failed`` ("not found on the PBX nor among stored
+     calls"). It is never sent again; the task takes its retry, if it has one left, as a new
+     attempt after the retry delay, exactly as after a failed call.
 
    Attempts of an *older* leader epoch are resolved only once the new leader has held its
    lease for ``lease_seconds``. An old leader sends only while its lease is valid, and its
@@ -58,10 +67,16 @@ What this guarantees, and what it cannot
 - A crash between step 1 and step 2 leaves a ``prepared`` attempt that is resolved as not
   dialled; the task is dialled (once) by a new attempt.
 - A crash after step 2 while the call is up: the call is found and adopted, not redialled.
-- The one case the PBX cannot answer: the Originate left, the call finished *and* the process
-  died before settling it, all before recovery looked. The attempt is then settled ``failed``
-  and the task's next retry (if any) rings the customer again after the retry delay, like
-  after any unanswered call. Phase 2 narrows this with the bridge's own record of the call.
+- A crash after step 2, the call over before recovery looks: the bridge stored the call with
+  its attempt id within milliseconds of its first channel, so the attempt is known to have
+  been dialled and is never redialled blindly (see step 4). A second ``hotline serve`` on the
+  same database and Asterisk follows the call to its end with its own bridge, so its outcome
+  is then known exactly.
+- What is left: the Originate left and the process died before the bridge's writer stored
+  the call's first record (its batching delay, a few milliseconds after the channel
+  appeared), and the call was over before recovery looked. The attempt is then taken as
+  never sent, and the task's next retry (if any) rings the customer again after the retry
+  delay.
 """
 
 from __future__ import annotations
