@@ -96,8 +96,10 @@ def at(ts: str) -> float:
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 15.0,
                      step: float = 0.05, what: str = "condition") -> None:
+    """Poll ``predicate`` (a database query, usually) in a worker thread, so that the test
+    does not stall the event loop that hotline and pbxsim share."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not await asyncio.to_thread(predicate):
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:g} s")
         await asyncio.sleep(step)
