@@ -325,6 +325,10 @@ class CallTracker:
         leg = found[1]
         return leg.offered and not leg.offer_closed and not leg.agent_answered and leg.ended_at is None
 
+    def known_linkedids(self) -> frozenset[str]:
+        """Linkedids of the calls followed now and of the last ones that ended here."""
+        return frozenset(self.calls) | frozenset(self._ended)
+
     def snapshot(self, key_or_linkedid: str) -> CallRecord | None:
         call = self.call(key_or_linkedid)
         return call.record(self.pbx) if call else None

@@ -134,7 +134,8 @@ async def test_crash_after_sending_the_live_call_is_adopted_not_redialled(
             await customer_ringing(w.sim)
             await child.kill()  # sent, the agent answered, the customer's phone rings
         (attempt,) = attempts_of(engine, task_id)
-        assert attempt.state is AttemptState.CONNECTED
+        # (connected, or still prepared if the kill beat the OriginateResponse's commit)
+        assert attempt.state is not AttemptState.SETTLED
 
         async with running_runtime(w.settings, engine, w.agent_ids, scheduler=True) as runtime:
             await wait_until(lambda: attempts_of(engine, task_id)[0].state is AttemptState.SETTLED,
@@ -191,6 +192,9 @@ async def test_crash_after_sending_the_call_over_meanwhile_is_not_redialled(
     assert attempt.outcome is CallOutcome.FAILED and "stored call" in attempt.detail
     assert "not dialled again automatically" in attempt.detail
     assert originates_per_task(truth, engine) == {task_id: 1}
+    # The new bridge closed the call the dead one had left "in progress".
+    (call,) = calls_of_attempt(engine, attempt.id)
+    assert call.ended_at is not None and call.end_reason == "lost-during-disconnect"
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql"])
