@@ -135,6 +135,10 @@ class OutboundScheduler:
     async def _lead(self) -> None:
         self._lost.clear()
         jobs.register(self.name, self)
+        # The lease is kept from the start: the first planning tick and the daily rules can
+        # take longer than the lease on a large database, and a lapsed lease stops sending.
+        heartbeat = asyncio.create_task(self._heartbeat_loop(), name="scheduler-heartbeat")
+        loops = [heartbeat]
         try:
             await self.tick()
             await self.run_daily()
@@ -142,8 +146,7 @@ class OutboundScheduler:
                 self._start_apscheduler, asyncio.get_running_loop()
             )
             self.leading.set()
-            loops = [
-                asyncio.create_task(self._heartbeat_loop(), name="scheduler-heartbeat"),
+            loops += [
                 asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatch"),
                 asyncio.create_task(self._reconcile_loop(), name="scheduler-reconcile"),
             ]
@@ -154,6 +157,9 @@ class OutboundScheduler:
                 t.cancel()
             await asyncio.gather(stop, lost, *loops, return_exceptions=True)
         finally:
+            if not heartbeat.done():
+                heartbeat.cancel()
+                await asyncio.gather(heartbeat, return_exceptions=True)
             if self.apscheduler is not None:
                 self.apscheduler.shutdown(wait=False)
                 self.apscheduler = None
