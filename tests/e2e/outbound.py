@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from hotline.db.models import Call, OutboundAttempt, OutboundTask
@@ -103,3 +104,11 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 15.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:g} s")
         await asyncio.sleep(step)
+
+
+# For end-to-end tests whose subject is not the database (the wall-time budget is shared):
+# run them on one engine only.
+sqlite_only = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+postgres_only = pytest.mark.parametrize(
+    "db_kind", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)

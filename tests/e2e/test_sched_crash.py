@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from hotline.domain.enums import AttemptState, CallOutcome, TaskStatus
@@ -28,7 +27,9 @@ from tests.e2e.outbound import (
     originate_records,
     originates_per_attempt,
     originates_per_task,
+    postgres_only,
     scheduler_settings,
+    sqlite_only,
     task_row,
     wait_until,
 )
@@ -90,7 +91,7 @@ async def customer_ringing(sim: PbxSimulator, count: int = 1) -> None:
         await asyncio.sleep(0.02)
 
 
-@pytest.mark.parametrize("db_kind", ["sqlite"])  # (PostgreSQL: the tests below)
+@sqlite_only  # (PostgreSQL: the tests below)
 async def test_crash_between_writing_an_attempt_and_sending_it(
     tmp_path: Path, engine: Engine, db_url: str, sounds: Path
 ) -> None:
@@ -120,7 +121,7 @@ async def test_crash_between_writing_an_attempt_and_sending_it(
     assert originates_per_attempt(truth) == {retry.id: 1}
 
 
-@pytest.mark.parametrize("db_kind", ["postgresql"])
+@postgres_only
 async def test_crash_after_sending_the_live_call_is_adopted_not_redialled(
     tmp_path: Path, engine: Engine, db_url: str, sounds: Path
 ) -> None:
@@ -160,7 +161,7 @@ async def test_crash_after_sending_the_live_call_is_adopted_not_redialled(
     assert call.ended_at is not None and call.answered_by_agent_id == w.agent_ids["1001"]
 
 
-@pytest.mark.parametrize("db_kind", ["sqlite"])
+@sqlite_only
 async def test_crash_after_sending_the_call_over_meanwhile_is_not_redialled(
     tmp_path: Path, engine: Engine, db_url: str, sounds: Path
 ) -> None:
@@ -197,7 +198,7 @@ async def test_crash_after_sending_the_call_over_meanwhile_is_not_redialled(
     assert call.ended_at is not None and call.end_reason == "lost-during-disconnect"
 
 
-@pytest.mark.parametrize("db_kind", ["postgresql"])
+@postgres_only
 async def test_two_schedulers_on_one_postgresql_database_dial_each_task_once(
     tmp_path: Path, engine: Engine, db_url: str, sounds: Path
 ) -> None:

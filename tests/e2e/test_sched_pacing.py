@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from hotline.domain.enums import CallOutcome, TaskStatus
@@ -18,6 +17,7 @@ from tests.e2e.outbound import (
     originate_records,
     originates_per_task,
     scheduler_settings,
+    sqlite_only,
     task_row,
     wait_until,
 )
@@ -44,7 +44,7 @@ def most_started_within(starts: list[float], window: float) -> int:
     return max(sum(1 for t in starts if s <= t < s + window) for s in starts)
 
 
-@pytest.mark.parametrize("db_kind", ["sqlite"])  # the limits are the dialler's, not the database's
+@sqlite_only  # the limits are the dialler's, not the database's
 async def test_pacing_limits_hold_at_the_pbx(
     tmp_path: Path, engine: Engine, db_url: str, sounds: Path
 ) -> None:
