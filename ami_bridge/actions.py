@@ -134,8 +134,17 @@ class AmiPbxActions:
         await self.client.send_action("StopMixMonitor", {"Channel": channel})
 
     async def core_show_channels(self) -> list[dict[str, str]]:
+        """One dict per live channel: the ``CoreShowChannel`` headers, and each channel
+        variable of manager.conf ``channelvars`` as a key of its own (``HOTLINE_ATTEMPT_ID``),
+        never replacing a header of the same name."""
         _reply, items = await self.client.send_list("CoreShowChannels")
-        return [dict(item.headers) for item in items]
+        channels = []
+        for item in items:
+            headers = dict(item.headers)
+            for name, value in item.chanvars().items():
+                headers.setdefault(name, value)
+            channels.append(headers)
+        return channels
 
     async def device_states(self) -> dict[str, str]:
         """Every device's state (``PJSIP/1001`` -> ``NOT_INUSE``/``UNAVAILABLE``/...)."""

@@ -63,6 +63,16 @@ class AgentLive:
         return self.presence
 
     @property
+    def available_after_wrap_up(self) -> bool:
+        """In wrap-up after a call, idle and not known to be unregistered."""
+        return (
+            self.presence is AgentState.WRAP_UP
+            and not self.ringing
+            and not self.talking
+            and self.registered is not False
+        )
+
+    @property
     def available(self) -> bool:
         """Ready, idle, and not known to be unregistered."""
         return (
@@ -162,13 +172,19 @@ class AgentBook:
         return self._changed(live, at)
 
     def leg_gone(
-        self, live: AgentLive, uniqueid: str, at: dt.datetime, *, after_talk: bool
+        self, live: AgentLive, uniqueid: str, at: dt.datetime, *, after_talk: bool,
+        wrap_up: bool | None = None,
     ) -> AgentStateChanged | None:
-        """A leg of this agent ended; after a conversation a ready agent goes to wrap-up."""
+        """A leg of this agent ended; after a conversation a ready agent goes to wrap-up.
+        ``wrap_up`` overrides that judgement when the caller knows better (an agent-first
+        outbound leg is "talking" from pick-up, but was a conversation only if the customer
+        answered)."""
         live.ringing.discard(uniqueid)
         was_talking = uniqueid in live.talking
         live.talking.discard(uniqueid)
-        if (after_talk or was_talking) and live.presence is AgentState.READY and not live.talking:
+        if wrap_up is None:
+            wrap_up = after_talk or was_talking
+        if wrap_up and live.presence is AgentState.READY and not live.talking:
             live.presence = AgentState.WRAP_UP
         return self._changed(live, at)
 

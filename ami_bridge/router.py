@@ -5,8 +5,12 @@ step on the event loop (no ``await`` in between), so two calls never get the sam
 reservation lasts until the agent's phone rings for that call (the state machine then shows
 the agent ringing), until :meth:`release` (the IVR releases every offer once its Dial is
 over, so a busy or unreachable phone, which never rings, is not kept from other calls), or
-until ``reservation_timeout`` if the IVR never dials. Calls that find nobody wait in arrival order; the first waiter an agent fits gets it.
-Blacklisted callers are routed with ``roles={team_leader, supervisor}``.
+until ``reservation_timeout`` if the IVR never dials. Calls that find nobody wait in arrival
+order; the first waiter an agent fits gets it. Blacklisted callers are routed with
+``roles={team_leader, supervisor}``. A dropped call's callback may take its agent from
+wrap-up (``wrap_up_ok``): calling back at once is that agent's wrap-up work (rule 1.15). The
+scheduler's agent-first calls ring the agent through an Originate, which shows no
+``CallOffered``: the agent's ringing (or talking) state ends the reservation instead.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class _Waiter:
     roles: frozenset[Role] | None
     exclude: frozenset[int]
     future: asyncio.Future[AgentOffer]
+    wrap_up_ok: bool = False
 
 
 class Router:
@@ -53,11 +58,13 @@ class Router:
         roles: frozenset[Role] | None = None,
         exclude: frozenset[int] = frozenset(),
         timeout: float = 0.0,
+        wrap_up_ok: bool = False,
     ) -> AgentOffer | None:
-        offer = self._take(call_key, roles, exclude)
+        offer = self._take(call_key, roles, exclude, wrap_up_ok)
         if offer is not None or timeout <= 0:
             return offer
-        waiter = _Waiter(call_key, roles, exclude, asyncio.get_running_loop().create_future())
+        waiter = _Waiter(call_key, roles, exclude, asyncio.get_running_loop().create_future(),
+                         wrap_up_ok)
         self._waiters.append(waiter)
         try:
             # (an agent handed over just as the wait times out is still returned)
@@ -83,8 +90,13 @@ class Router:
         if isinstance(event, CallOffered) and event.agent_id is not None:
             # the phone rings: the reservation has done its job
             self._unreserve(event.agent_id)
-        elif isinstance(event, AgentStateChanged) and event.state == "ready":
-            self._hand_out()
+        elif isinstance(event, AgentStateChanged) and event.agent_id is not None:
+            if event.state in ("ringing", "talking"):
+                # the phone rings (or is picked up) for a call that offers no CallOffered:
+                # an Originate to the agent (the scheduler's agent-first calls)
+                self._unreserve(event.agent_id)
+            elif event.state in ("ready", "wrap_up"):
+                self._hand_out()
 
     def reserved_for(self, agent_id: int) -> str | None:
         found = self._reserved.get(agent_id)
@@ -106,19 +118,22 @@ class Router:
 
     # -- inside -----------------------------------------------------------------------------
 
-    def _candidates(self, roles: frozenset[Role] | None, exclude: frozenset[int]) -> list[AgentLive]:
+    def _candidates(
+        self, roles: frozenset[Role] | None, exclude: frozenset[int], wrap_up_ok: bool = False
+    ) -> list[AgentLive]:
         return [
             live for live in self.agents
-            if live.available
+            if (live.available or (wrap_up_ok and live.available_after_wrap_up))
             and live.info.agent_id not in self._reserved
             and live.info.agent_id not in exclude
             and (roles is None or live.info.role in roles)
         ]
 
     def _take(
-        self, call_key: str, roles: frozenset[Role] | None, exclude: frozenset[int]
+        self, call_key: str, roles: frozenset[Role] | None, exclude: frozenset[int],
+        wrap_up_ok: bool = False,
     ) -> AgentOffer | None:
-        found = self._candidates(roles, exclude)
+        found = self._candidates(roles, exclude, wrap_up_ok)
         if not found:
             return None
         live = min(found, key=lambda a: (a.idle_since or _NEVER, a.info.agent_id))
@@ -152,7 +167,7 @@ class Router:
             if waiter.future.done():
                 self._waiters.remove(waiter)
                 continue
-            offer = self._take(waiter.call_key, waiter.roles, waiter.exclude)
+            offer = self._take(waiter.call_key, waiter.roles, waiter.exclude, waiter.wrap_up_ok)
             if offer is None:
                 continue
             self._waiters.remove(waiter)

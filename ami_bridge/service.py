@@ -33,7 +33,8 @@ from ami_bridge.frames import AmiMessage
 from ami_bridge.policy import RingDeadlines
 from ami_bridge.protocol import ActionTimeout, AmiClient, AmiConfig, AmiError
 from ami_bridge.router import Router
-from ami_bridge.state import CallTracker, TrackerConfig
+from ami_bridge.stale import stale_call_records
+from ami_bridge.state import END_LOST, CallTracker, TrackerConfig
 from ami_bridge.writer import CallWriter
 from hotline.bus import EventBus
 from hotline.db.models import Agent, User
@@ -217,6 +218,7 @@ class Bridge:
                       "until the next reconnect")
             return
         self.publish(self.tracker.resync(channels, self.clock(), asked_at=asked))
+        await self._close_stale_calls(asked)
         self.resyncs += 1
         states = await self.actions.device_states()
         for device, state in states.items():
@@ -226,6 +228,33 @@ class Bridge:
                 ))
         log.info("resynchronised with Asterisk: %d channels up, %d calls followed",
                  len(channels), len(self.tracker.calls))
+
+    async def _close_stale_calls(self, asked_at: dt.datetime) -> None:
+        """Calls stored as in progress that Asterisk no longer has and that no bridge of this
+        process follows: a bridge (this one before a restart, or one that crashed) stopped
+        before their end. They are closed like calls lost during a disconnect, at their last
+        sign of life, instead of staying "in progress" in every report."""
+        try:
+            stale = await asyncio.to_thread(
+                stale_call_records, self.engine, self.pbx, asked_at, self.tracker.known_linkedids()
+            )
+        except Exception:
+            log.exception("cannot read the stored calls still open; they stay open until the "
+                          "next reconnect")
+            return
+        for record in stale:
+            assert record.ended_at is not None
+            agent_id = record.answered_by_agent_id
+            self.publish([
+                CallEnded(at=record.ended_at, pbx=self.pbx, call_key=record.call_key,
+                          disposition=record.disposition, hangup_cause=None,
+                          end_reason=record.end_reason, abnormal=False, agent_id=agent_id,
+                          caller_number=record.caller_number),
+                CallUpdated(at=record.ended_at, pbx=self.pbx, record=record),
+            ])
+        if stale:
+            log.warning("closed %d stored call(s) left in progress by a bridge that stopped "
+                        "before their end (%s)", len(stale), END_LOST)
 
     # -- agents ----------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from ami_bridge.agents import AgentBook, AgentLive
+from ami_bridge.agents import AgentBook, AgentLive, channel_interface
 from ami_bridge.frames import AmiMessage, RawFilter, raw_header
 from hotline.domain.enums import AgentState, CallCategory, CallDirection, CallDisposition, LegRole
 from hotline.domain.events import (
@@ -242,6 +242,7 @@ class Call:
             disposition=shown.value if shown else None, hangup_cause=self.hangup_cause,
             hangup_cause_text=self.hangup_cause_text, end_reason=self.end_reason,
             abnormal_end=self.abnormal, legs=tuple(leg.record() for leg in self.legs.values()),
+            attempt_id=int(self.attempt_id) if self.attempt_id and self.attempt_id.isdigit() else None,
         )
 
 
@@ -412,6 +413,10 @@ class CallTracker:
             and leg.ended_at is None
         )
 
+    def known_linkedids(self) -> frozenset[str]:
+        """Linkedids of the calls followed now and of the last ones that ended here."""
+        return frozenset(self.calls) | frozenset(self._ended)
+
     def snapshot(self, key_or_linkedid: str) -> CallRecord | None:
         call = self.call(key_or_linkedid)
         return call.record(self.pbx) if call else None
@@ -535,6 +540,12 @@ class CallTracker:
         call, leg = found
         leg.adopted = True
         leg.last_seen = at
+        # (the list's channel variables come as keys of their own, see AmiPbxActions)
+        attempt = item.get("HOTLINE_ATTEMPT_ID")
+        if attempt:
+            self._outbound(call, attempt)
+        if leg.role is LegRole.CUSTOMER and call.party is None:
+            call.party = leg
         if item.get("ChannelState") == "6":
             leg.up = True
             if leg.agent is not None and leg.role is LegRole.AGENT and item.get("BridgeId"):
@@ -591,6 +602,9 @@ class CallTracker:
             role = LegRole.LOCAL
         elif agent:
             role = LegRole.AGENT
+        elif call.direction is CallDirection.OUTBOUND and self._on_carrier(channel):
+            # the customer's leg of an agent-first call (DialBegin says so too, when seen)
+            role = LegRole.CUSTOMER
         else:
             role = LegRole.OTHER
         leg = Leg(uid, channel, role, at)
@@ -627,6 +641,9 @@ class CallTracker:
         elif state == "6":
             self._leg_up(call, leg, at, out)
 
+    def _on_carrier(self, channel: str) -> bool:
+        return channel_interface(channel) == self.config.carrier_interface
+
     def _outbound(self, call: Call, attempt: str) -> None:
         if call.attempt_id == attempt:
             return
@@ -638,6 +655,9 @@ class CallTracker:
             origin.role = LegRole.CUSTOMER
             call.caller_number = None  # the caller ID is ours; the customer is dialled
             call.dialled_number = None
+        for leg in call.legs.values():
+            if leg.role is LegRole.OTHER and self._on_carrier(leg.channel):
+                leg.role = LegRole.CUSTOMER
 
     def _newstate(self, h: Headers, at: dt.datetime, out: list[DomainEvent]) -> None:
         found = self._find(h.get("Uniqueid"))
@@ -959,7 +979,15 @@ class CallTracker:
                 call.talking = False
         if leg.agent is not None:
             if leg.agent_answered or leg.is_origin:
-                change = self.agents.leg_gone(leg.agent, leg.uniqueid, at, after_talk=leg.agent_answered or leg.up)
+                wrap_up = None
+                if leg.is_origin and call.direction is CallDirection.OUTBOUND:
+                    # agent first: wrap-up only after a conversation; a busy or unanswered
+                    # customer leaves the agent ready for the next call at once
+                    wrap_up = call.agent_answered_at is not None
+                change = self.agents.leg_gone(
+                    leg.agent, leg.uniqueid, at, after_talk=leg.agent_answered or leg.up,
+                    wrap_up=wrap_up,
+                )
                 if change:
                     out.append(change)
             elif leg.offered:

@@ -55,7 +55,7 @@ _CALL_FIELDS = (
     "uniqueid", "direction", "caller_number", "dialled_number", "category", "queue",
     "arrived_at", "ringing_at", "answered_at", "agent_answered_at", "ended_at",
     "rings_at_answer", "answered_by_agent_id", "disposition", "hangup_cause",
-    "hangup_cause_text", "end_reason", "abnormal_end",
+    "hangup_cause_text", "end_reason", "abnormal_end", "attempt_id",
 )
 _LEG_FIELDS = (
     "channel", "role", "agent_id", "created_at", "ringing_at", "answered_at", "ended_at",

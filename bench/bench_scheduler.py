@@ -31,7 +31,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from hotline.db import migrate  # noqa: E402
 from hotline.db.session import make_engine, session_factory, transaction  # noqa: E402
@@ -114,6 +115,69 @@ async def dispatch_rate(url: str, settings: Any, calls: int) -> tuple[float, int
     return done / elapsed, done
 
 
+async def dispatch_rate_pbxsim(url: str, settings: Any, calls: int, tmp: str) -> dict[str, float]:
+    """The same dispatch through the real path: the AMI bridge's PbxActions over TCP to pbxsim
+    (deploy/asterisk/extensions.conf, customers whose line is busy, so each Originate comes
+    back at once with Reason 5), the bridge's records on the bus, settlement. Pacing is read
+    back from pbxsim's truth log: the most calls up at once and started within one second."""
+    from ami_bridge.service import Bridge
+    from hotline.bus import EventBus
+    from pbxsim import CustomerBehaviour, PbxSimulator, SimConfig
+    from scheduler.service import OutboundScheduler
+
+    sim = PbxSimulator(SimConfig(
+        ami_port=0, speed=100.0, client_time="real",
+        dialplan=REPO / "deploy" / "asterisk" / "extensions.conf",
+        record_dir=Path(tmp) / "spool", ami_users={"hotline": "bench-secret"},
+        channel_vars=("HOTLINE_CALL_ID", "HOTLINE_ATTEMPT_ID", "HOTLINE_CATEGORY"),
+    ))
+    await sim.start()
+    sim.set_default_customer(CustomerBehaviour(mode="busy"))
+    ami = settings.ami.model_dump()
+    ami.update(port=sim.ami_port, secret="bench-secret")
+    settings = settings.model_copy(update={"ami": type(settings.ami)(**ami)})
+    engine = make_engine(url)
+    bus = EventBus()
+    bridge = Bridge(settings, engine, bus)
+    opened = dt.datetime(2026, 11, 26, 19, 0, tzinfo=SH).astimezone(dt.UTC)
+    svc = OutboundScheduler(settings, engine, bridge.actions, router=bridge.router,
+                            clock=lambda: opened, dispatch_poll_seconds=0.005)
+    svc.subscribe(bus)
+    await bus.start()
+    await bridge.start()
+    await bridge.client.wait_connected(5)
+    runner = asyncio.create_task(svc.run())
+    await svc.leading.wait()
+    start = time.perf_counter()
+    while len(sim.truth) < calls:  # noqa: ASYNC110 - pbxsim offers no event for this
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    await svc.stop()
+    await runner
+    await bridge.stop()
+    await bus.stop()
+    truth = list(sim.truth)
+    await sim.stop()
+    engine.dispose()
+    stamps = sorted(
+        (dt.datetime.fromisoformat(r["arrived_at"]).timestamp(),
+         dt.datetime.fromisoformat(r["ended_at"]).timestamp()) for r in truth
+    )
+    starts = [a for a, _ in stamps]
+    edges = sorted([(a, 1) for a, _ in stamps] + [(b, -1) for _, b in stamps])
+    up = most = 0
+    for _, step in edges:
+        up += step
+        most = max(most, up)
+    j = per_second = 0
+    for i, t in enumerate(starts):
+        while starts[j] <= t - 1.0:
+            j += 1
+        per_second = max(per_second, i - j + 1)
+    return {"rate": len(truth) / elapsed, "calls": len(truth), "at_once": most,
+            "per_second": per_second}
+
+
 def apscheduler_baseline(url: str, n: int, fire: int) -> dict[str, float]:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -178,6 +242,9 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=100)
     ap.add_argument("--per-second", type=float, default=500.0)
     ap.add_argument("--db", help="database URL (default: a temporary SQLite file)")
+    ap.add_argument("--pbxsim", type=int, default=2_000, metavar="CALLS",
+                    help="also dispatch this many calls through the AMI bridge to pbxsim "
+                         "(0: skip)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="hotline-bench-")
     url = args.db or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
@@ -207,6 +274,7 @@ def main() -> None:
     engine.dispose()
     plan_s = statistics.median(times)
     rate, dialled = asyncio.run(dispatch_rate(url, settings, args.dispatch))
+    real = asyncio.run(dispatch_rate_pbxsim(url, settings, args.pbxsim, tmp)) if args.pbxsim else None
 
     base = apscheduler_baseline(base_url, args.tasks, min(args.dispatch, 3000))
     print(f"engine: {make_engine(url).dialect.name}; {args.tasks:,} pending tasks "
@@ -224,6 +292,13 @@ def main() -> None:
           f"({100 * rate / args.per_second:.0f}% of the rate limit)")
     print(f"  baseline APScheduler firing (unpaced, no attempt rows): {base['fire_rate']:.0f} "
           f"jobs/s; ratio {rate / base['fire_rate']:.2f}")
+    if real is not None:
+        print(f"dispatch through the AMI bridge to pbxsim: {real['rate']:.0f} calls/s over "
+              f"{real['calls']:,.0f} Originates ({100 * real['rate'] / args.per_second:.0f}% of "
+              f"the rate limit); at the PBX: at most {real['at_once']:.0f} up at once, "
+              f"{real['per_second']:.0f} started within one second")
+        print(f"  ratio to the in-process dispatch: {real['rate'] / rate:.2f}; to APScheduler "
+              f"firing: {real['rate'] / base['fire_rate']:.2f}")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ class NoAgents:
         roles: frozenset[Role] | None = None,
         exclude: frozenset[int] = frozenset(),
         timeout: float = 0.0,
+        wrap_up_ok: bool = False,
     ) -> AgentOffer | None:
         await asyncio.sleep(timeout)
         return None

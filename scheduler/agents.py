@@ -25,8 +25,11 @@ from hotline.domain.ports import AgentOffer, AgentRouter
 
 
 class AgentPicker(Protocol):
-    async def pick(self, call_key: str, agent_id: int | None) -> AgentOffer | None:
-        """Reserve ``agent_id`` (or any ready agent when None); None when nobody is ready."""
+    async def pick(
+        self, call_key: str, agent_id: int | None, *, wrap_up_ok: bool = False
+    ) -> AgentOffer | None:
+        """Reserve ``agent_id`` (or any ready agent when None); None when nobody is ready.
+        ``wrap_up_ok``: an agent in wrap-up will do (a dropped call's callback)."""
         ...
 
     def release(self, offer: AgentOffer) -> None:
@@ -43,17 +46,20 @@ class DatabasePicker:
         self._sessions = sessions
         self._busy: set[int] = set()
 
-    def _ready(self, agent_id: int | None) -> list[Agent]:
+    def _ready(self, agent_id: int | None, wrap_up_ok: bool = False) -> list[Agent]:
+        states = [AgentState.READY, AgentState.WRAP_UP] if wrap_up_ok else [AgentState.READY]
         with self._sessions() as s:
-            query = select(Agent).where(Agent.state == AgentState.READY).order_by(
+            query = select(Agent).where(Agent.state.in_(states)).order_by(
                 Agent.state_changed_at.nulls_first(), Agent.id
             )
             if agent_id is not None:
                 query = query.where(Agent.id == agent_id)
             return list(s.scalars(query))
 
-    async def pick(self, call_key: str, agent_id: int | None) -> AgentOffer | None:
-        for agent in await asyncio.to_thread(self._ready, agent_id):
+    async def pick(
+        self, call_key: str, agent_id: int | None, *, wrap_up_ok: bool = False
+    ) -> AgentOffer | None:
+        for agent in await asyncio.to_thread(self._ready, agent_id, wrap_up_ok):
             if agent.id in self._busy:
                 continue
             self._busy.add(agent.id)
@@ -76,10 +82,15 @@ class RouterPicker:
         with self._sessions() as s:
             return frozenset(s.scalars(select(Agent.id).where(Agent.id != agent_id)))
 
-    async def pick(self, call_key: str, agent_id: int | None) -> AgentOffer | None:
+    async def pick(
+        self, call_key: str, agent_id: int | None, *, wrap_up_ok: bool = False
+    ) -> AgentOffer | None:
         exclude: frozenset[int] = frozenset()
         if agent_id is not None:
             exclude = await asyncio.to_thread(self._others, agent_id)
+        if wrap_up_ok:
+            return await self._router.acquire(call_key, exclude=exclude, timeout=0.0,
+                                              wrap_up_ok=True)
         return await self._router.acquire(call_key, exclude=exclude, timeout=0.0)
 
     def release(self, offer: AgentOffer) -> None:

@@ -27,21 +27,30 @@ The protocol
 3. **Settle** from the ``OriginateResponse``: customer first, its Reason is the customer's
    outcome (4 answered, 3 no answer, 5 busy, 8 congestion and 0/1 failed); agent first it says
    whether the *agent* answered: then the attempt is ``connected`` and the customer's result
-   comes from the call's events (:meth:`Dialler.on_customer_dial_end`, the Dial of the
-   customer leg) or, failing those, from what :meth:`Dialler.reconcile` sees on the PBX.
-   Settling is one transaction that also moves the task on (scheduler/settlement.py).
+   comes from the call's events: the bridge's ``CallUpdated`` records carry the attempt id and
+   the customer leg's ``DialStatus`` (:meth:`Dialler.on_call_record`,
+   scheduler/outcomes.py). The record's end frees the pacing slot; failing records,
+   :meth:`Dialler.reconcile` sees the channels gone (twice in a row, so that a record still on
+   its way through the bus is not overtaken). Settling is one transaction that also moves the
+   task on (scheduler/settlement.py).
 
 4. **Resolve, never resend.** An attempt that is not settled and that no running dialler
    follows (the process crashed or lost the lease; ``originate`` raised because the AMI link
-   dropped) is resolved from Asterisk's state, ``CoreShowChannels``:
+   dropped) is resolved from Asterisk's state, ``CoreShowChannels``, and from the bridge's
+   stored calls (``calls.attempt_id``):
 
    - a channel carrying ``HOTLINE_ATTEMPT_ID=<id>`` (or the attempt's Uniqueid) exists: the
      Originate was sent. The attempt is marked ``sent`` and *adopted*: it counts against the
-     pacing limit, is settled ``answered`` as soon as the customer's leg is seen up, and its
-     slot is freed when its channels are gone;
-   - no such channel: the attempt is settled ``failed`` ("not found on the PBX"). It is never
-     sent again; the task takes its retry, if it has one left, as a new attempt after the
-     retry delay, exactly as after a failed call.
+     pacing limit, is settled as soon as the customer's leg is seen up or the bridge's record
+     of the call says more, and its slot is freed when its channels are gone;
+   - no channel, but a stored call with this attempt id: it was dialled and is over. Its
+     outcome is what the stored call knew (the customer answered, the customer leg's dial
+     status); if the record stops before the end (hotline stopped, or lost the AMI link,
+     mid-call), what happened next is unknown and the customer may have answered: the attempt
+     is settled ``failed`` and the task is *not* retried automatically (a person decides);
+   - neither: the attempt is settled ``failed`` ("not found on the PBX nor among stored
+     calls"). It is never sent again; the task takes its retry, if it has one left, as a new
+     attempt after the retry delay, exactly as after a failed call.
 
    Attempts of an *older* leader epoch are resolved only once the new leader has held its
    lease for ``lease_seconds``. An old leader sends only while its lease is valid, and its
@@ -58,10 +67,16 @@ What this guarantees, and what it cannot
 - A crash between step 1 and step 2 leaves a ``prepared`` attempt that is resolved as not
   dialled; the task is dialled (once) by a new attempt.
 - A crash after step 2 while the call is up: the call is found and adopted, not redialled.
-- The one case the PBX cannot answer: the Originate left, the call finished *and* the process
-  died before settling it, all before recovery looked. The attempt is then settled ``failed``
-  and the task's next retry (if any) rings the customer again after the retry delay, like
-  after any unanswered call. Phase 2 narrows this with the bridge's own record of the call.
+- A crash after step 2, the call over before recovery looks: the bridge stored the call with
+  its attempt id within milliseconds of its first channel, so the attempt is known to have
+  been dialled and is never redialled blindly (see step 4). A second ``hotline serve`` on the
+  same database and Asterisk follows the call to its end with its own bridge, so its outcome
+  is then known exactly.
+- What is left: the Originate left and the process died before the bridge's writer stored
+  the call's first record (its batching delay, a few milliseconds after the channel
+  appeared), and the call was over before recovery looked. The attempt is then taken as
+  never sent, and the task's next retry (if any) rings the customer again after the retry
+  delay.
 """
 
 from __future__ import annotations
@@ -69,6 +84,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,15 +94,17 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.db.models import Agent, OutboundAttempt, OutboundTask
+from hotline.db.models import Agent, Call, CallLeg, OutboundAttempt, OutboundTask
 from hotline.domain.enums import AttemptState, CallOutcome, TaskStatus, TaskType
+from hotline.domain.events import CallRecord
 from hotline.domain.ports import AgentOffer, OriginateResult, PbxActions
 from hotline.domain.ring import RingPolicy
 from hotline.settings import Settings
 from scheduler.agents import AgentPicker
 from scheduler.leader import LeaderLease
+from scheduler.outcomes import DIALSTATUS_OUTCOMES, Verdict, customer_outcome, judge
 from scheduler.pacing import Pacer
-from scheduler.settlement import DIALSTATUS_OUTCOMES, outcome_of_reason, settle
+from scheduler.settlement import outcome_of_reason, settle
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +192,11 @@ class InFlight:
     seen_on_pbx: bool = False
     customer_up: bool = False
     since: float = field(default_factory=time.monotonic)
+    # The bridge's latest record of the call (CallUpdated), and whether it saw the end.
+    record: CallRecord | None = None
+    ended: bool = False
+    # Reconciliations in a row that found none of its channels on the PBX.
+    missing: int = 0
 
 
 class Dialler:
@@ -196,6 +219,14 @@ class Dialler:
         self.picker = picker
         self.clock = clock
         self.inflight: dict[int, InFlight] = {}
+        # Attempt rows are read and changed by the OriginateResponse, the call's events and
+        # reconciliation, each in a worker thread. PostgreSQL serialises them with FOR
+        # UPDATE; SQLite ignores FOR UPDATE and starts its transaction only at the first
+        # write, so a settlement could be overwritten by a stale read: one lock per
+        # dialler (the only writer of its attempts) keeps them in order on both.
+        self._rows = threading.Lock()
+        # Called when an attempt's pacing slot is free again (the service dispatches then).
+        self.on_slot_freed: Callable[[], None] | None = None
         # Attempts whose originate() raised: sent or not, only the PBX can tell.
         self.in_doubt: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -351,17 +382,18 @@ class Dialler:
     def _record_result(self, flight: InFlight, result: OriginateResult) -> tuple[bool, bool]:
         """Store the OriginateResponse; returns (settled, customer_answered)."""
         now = self.clock()
-        with self.sessions() as s, s.begin():
+        with self._rows, self.sessions() as s, s.begin():
             attempt = s.get(OutboundAttempt, flight.attempt_id, with_for_update=True)
             assert attempt is not None
-            if attempt.state is AttemptState.SETTLED:
-                return True, attempt.outcome is CallOutcome.ANSWERED
             attempt.originate_reason = result.reason
             attempt.sent_at = attempt.sent_at or now
             if result.channel and not result.channel.startswith("<"):
                 attempt.channel = result.channel
             if result.uniqueid and not result.uniqueid.startswith("<"):
                 attempt.uniqueid = result.uniqueid
+            if attempt.state is AttemptState.SETTLED:
+                # the call's own events were quicker (the customer answered or was busy)
+                return True, attempt.outcome is CallOutcome.ANSWERED
             if flight.mode == "agent_first":
                 if result.reason == 4:
                     attempt.state = AttemptState.CONNECTED
@@ -381,49 +413,94 @@ class Dialler:
     async def _on_originate_result(self, flight: InFlight, result: OriginateResult) -> None:
         settled, answered = await asyncio.to_thread(self._record_result, flight, result)
         flight.responded = True
-        flight.settled = settled
-        flight.customer_up = answered
-        if settled and not answered:
+        flight.settled = flight.settled or settled
+        flight.customer_up = flight.customer_up or answered
+        if result.reason != 4:
+            # Nobody picked up: no call goes on, its channel is gone.
             await self._finish(flight)
-        # Answered (customer first) or connected (agent first): the call goes on; its slot
-        # is freed when it ends (on_attempt_ended, or reconcile sees its channels gone).
+        elif flight.ended:
+            # The call was over before this response was handled (a busy customer).
+            await self._end(flight)
+        # Otherwise the call goes on (the customer answered, customer first; the agent
+        # answered, agent first): its end, from the bridge's record or from the PBX's
+        # channels, settles what is left and frees its slot.
 
     def _settle_by_id(
         self, attempt_id: int, outcome: CallOutcome, *, agent_failed: bool = False,
-        not_dialled: bool = False, detail: str = "",
+        not_dialled: bool = False, no_retry: bool = False, detail: str = "",
     ) -> bool:
-        with self.sessions() as s, s.begin():
+        with self._rows, self.sessions() as s, s.begin():
             attempt = s.get(OutboundAttempt, attempt_id, with_for_update=True)
             if attempt is None or attempt.state is AttemptState.SETTLED:
                 return False
             settle(s, attempt, outcome, settings=self.settings, now=self.clock(),
-                   agent_failed=agent_failed, not_dialled=not_dialled, detail=detail)
+                   agent_failed=agent_failed, not_dialled=not_dialled, no_retry=no_retry,
+                   detail=detail)
             return True
 
-    async def on_customer_dial_end(self, attempt_id: int, dialstatus: str) -> None:
-        """Agent first: the Dial of the customer's leg ended (DialEnd ``DialStatus``)."""
-        outcome = DIALSTATUS_OUTCOMES.get(dialstatus.upper(), CallOutcome.FAILED)
-        agent_failed = dialstatus.upper() == "CANCEL"  # the agent hung up first
+    async def _settle_verdict(self, attempt_id: int, verdict: Verdict) -> None:
         await asyncio.to_thread(
-            self._settle_by_id, attempt_id, outcome, agent_failed=agent_failed,
-            detail=f"customer leg DIALSTATUS {dialstatus}",
+            self._settle_by_id, attempt_id, verdict.outcome, agent_failed=verdict.agent_failed,
+            no_retry=verdict.no_retry, detail=verdict.detail,
         )
         flight = self.inflight.get(attempt_id)
         if flight is not None:
             flight.settled = True
-            flight.customer_up = outcome is CallOutcome.ANSWERED
-            if not flight.customer_up:
-                await self._finish(flight)
+            flight.customer_up = flight.customer_up or verdict.outcome is CallOutcome.ANSWERED
+
+    async def on_call_record(self, record: CallRecord) -> None:
+        """The bridge's latest record of an attempt's call (``CallUpdated``): the customer's
+        outcome as soon as it shows, and the end of the call."""
+        if record.attempt_id is None:
+            return
+        flight = self.inflight.get(record.attempt_id)
+        if flight is None:
+            # Not followed here: another leader's attempt, or one already finished. An
+            # orphan is resolved by reconcile(), from the PBX or from the stored call.
+            return
+        flight.record = record
+        if not flight.settled:
+            known = customer_outcome(record.legs, flight.mode)
+            if known is not None:
+                await self._settle_verdict(flight.attempt_id, known)
+        if record.ended_at is not None:
+            flight.ended = True
+            if flight.responded or flight.adopted:
+                await self._end(flight)
+            # (else the OriginateResponse is still being handled; it ends the flight)
+
+    async def on_customer_dial_end(self, attempt_id: int, dialstatus: str) -> None:
+        """Agent first: the Dial of the customer's leg ended (DialEnd ``DialStatus``). The
+        bridge's records carry the same, see :meth:`on_call_record`."""
+        status = dialstatus.upper()
+        verdict = Verdict(
+            DIALSTATUS_OUTCOMES.get(status, CallOutcome.FAILED),
+            f"customer leg DIALSTATUS {dialstatus}",
+            agent_failed=status == "CANCEL",  # the agent hung up first
+        )
+        await self._settle_verdict(attempt_id, verdict)
 
     async def on_attempt_ended(self, attempt_id: int) -> None:
         """Every channel of the attempt hung up: its pacing slot and agent are free."""
         flight = self.inflight.get(attempt_id)
         if flight is None:
             return
+        flight.ended = True
+        if flight.responded or flight.adopted:
+            await self._end(flight)
+
+    async def _end(self, flight: InFlight) -> None:
+        """The call is over: settle what is still open from what was seen of it, free the
+        slot."""
         if not flight.settled:
-            outcome = CallOutcome.ANSWERED if flight.customer_up else CallOutcome.FAILED
-            await asyncio.to_thread(self._settle_by_id, attempt_id, outcome,
-                                    detail="call ended before its result was reported")
+            verdict = None
+            if flight.customer_up:
+                verdict = Verdict(CallOutcome.ANSWERED, "customer leg seen up on the PBX")
+            elif flight.record is not None:
+                verdict = judge(flight.record, flight.record.legs, flight.mode, gone=True)
+            if verdict is None:
+                verdict = Verdict(CallOutcome.FAILED, "call ended before its result was reported")
+            await self._settle_verdict(flight.attempt_id, verdict)
         await self._finish(flight)
 
     async def _finish(self, flight: InFlight) -> None:
@@ -432,6 +509,8 @@ class Dialler:
         if flight.offer is not None:
             self.picker.finished(flight.offer)
         await self.pacer.release()
+        if self.on_slot_freed is not None:
+            self.on_slot_freed()
 
     async def _drop(self, flight: InFlight, *, sent: bool | None) -> None:
         """Stop following ``flight`` without settling it (recovery resolves it)."""
@@ -443,6 +522,8 @@ class Dialler:
             else:
                 self.picker.finished(flight.offer)
         await self.pacer.release()
+        if self.on_slot_freed is not None:
+            self.on_slot_freed()
 
     # -- step 4: resolve from the PBX ----------------------------------------------------
     def _orphans(self, own_grace_over: bool) -> list[OutboundAttempt]:
@@ -466,7 +547,7 @@ class Dialler:
 
     def _adopt(self, attempt_id: int, channel: Mapping[str, object]) -> None:
         now = self.clock()
-        with self.sessions() as s, s.begin():
+        with self._rows, self.sessions() as s, s.begin():
             attempt = s.get(OutboundAttempt, attempt_id, with_for_update=True)
             if attempt is None or attempt.state is not AttemptState.PREPARED:
                 return
@@ -475,6 +556,34 @@ class Dialler:
             attempt.channel = str(channel.get("Channel") or "")[:128] or None
             attempt.uniqueid = str(channel.get("Uniqueid") or "")[:64] or None
             attempt.detail = "found on the PBX after a restart"
+
+    def _resolve_gone(self, attempt_id: int) -> None:
+        """An orphan attempt with no channel on the PBX: judged from the bridge's stored call
+        (proof that it was dialled, and how far it got), else known never to have rung."""
+        now = self.clock()
+        with self._rows, self.sessions() as s, s.begin():
+            attempt = s.get(OutboundAttempt, attempt_id, with_for_update=True)
+            if attempt is None or attempt.state is AttemptState.SETTLED:
+                return
+            was = attempt.state.value
+            call = s.scalars(
+                select(Call).where(Call.attempt_id == attempt_id).order_by(Call.id.desc())
+            ).first()
+            if call is None:
+                settle(s, attempt, CallOutcome.FAILED, settings=self.settings, now=now,
+                       detail=f"not found on the PBX nor among stored calls when resolved "
+                              f"(was {was}); never re-sent")
+                log.warning("attempt %d (%s): no channel, no stored call: settled failed, "
+                            "never re-sent", attempt_id, was)
+                return
+            legs = s.scalars(select(CallLeg).where(CallLeg.call_id == call.id)).all()
+            verdict = judge(call, legs, attempt.mode, gone=True)
+            assert verdict is not None
+            settle(s, attempt, verdict.outcome, settings=self.settings, now=now,
+                   agent_failed=verdict.agent_failed, no_retry=verdict.no_retry,
+                   detail=f"resolved from stored call {call.id} (was {was}): {verdict.detail}")
+            log.warning("attempt %d (%s) resolved from its stored call %d: %s; never re-sent",
+                        attempt_id, was, call.id, verdict.outcome.value)
 
     def _agent_interface(self, agent_id: int | None) -> str | None:
         if agent_id is None:
@@ -524,13 +633,7 @@ class Dialler:
             if channels:
                 await self._adopt_live(attempt, channels)
             else:
-                was = attempt.state.value
-                await asyncio.to_thread(
-                    self._settle_by_id, attempt.id, CallOutcome.FAILED,
-                    detail=f"not found on the PBX when resolved (was {was}); never re-sent",
-                )
-                log.warning("attempt %d (%s) not found on the PBX: settled failed, not re-sent",
-                            attempt.id, was)
+                await asyncio.to_thread(self._resolve_gone, attempt.id)
         # Calls this dialler follows: note what is up, finish what is gone.
         for flight in list(self.inflight.values()):
             if not (flight.responded or flight.adopted):
@@ -538,18 +641,20 @@ class Dialler:
             channels = by_attempt.get(flight.attempt_id, [])
             if channels:
                 flight.seen_on_pbx = True
+                flight.missing = 0
                 if not flight.customer_up:
                     interface = flight.offer.interface if flight.offer else None
                     if self._customer_leg_up(flight.mode, interface, channels):
                         flight.customer_up = True
                         if not flight.settled:
-                            await asyncio.to_thread(
-                                self._settle_by_id, flight.attempt_id, CallOutcome.ANSWERED,
-                                detail="customer leg seen up on the PBX",
-                            )
-                            flight.settled = True
+                            await self._settle_verdict(flight.attempt_id, Verdict(
+                                CallOutcome.ANSWERED, "customer leg seen up on the PBX"))
                 continue
-            await self.on_attempt_ended(flight.attempt_id)
+            # Gone from the PBX. The bridge's record of the end (and of the customer's dial
+            # status) may still be on its way through the bus: judge on the second look.
+            flight.missing += 1
+            if flight.missing >= 2 or flight.ended:
+                await self._end(flight)
 
     async def _adopt_live(self, attempt: OutboundAttempt, channels: list[Mapping[str, object]]) -> None:
         await asyncio.to_thread(self._adopt, attempt.id, channels[0])
@@ -562,9 +667,8 @@ class Dialler:
                     attempt.id)
         if self._customer_leg_up(attempt.mode, interface, channels):
             flight.customer_up = True
-            await asyncio.to_thread(self._settle_by_id, attempt.id, CallOutcome.ANSWERED,
-                                    detail="customer leg seen up on the PBX after a restart")
-            flight.settled = True
+            await self._settle_verdict(attempt.id, Verdict(
+                CallOutcome.ANSWERED, "customer leg seen up on the PBX after a restart"))
 
     async def close(self) -> None:
         """Wait for the sends in progress (used on shutdown; calls stay up on the PBX)."""

@@ -36,7 +36,8 @@ from sqlalchemy import Engine
 
 from hotline.bus import EventBus
 from hotline.db.session import session_factory
-from hotline.domain.events import CallEnded, DomainEvent
+from hotline.domain.enums import TaskType
+from hotline.domain.events import CallEnded, CallUpdated, DomainEvent
 from hotline.domain.ports import AgentRouter, PbxActions
 from hotline.settings import Settings
 from scheduler import jobs
@@ -95,6 +96,7 @@ class OutboundScheduler:
             picker = RouterPicker(router, self.sessions) if router else DatabasePicker(self.sessions)
         self.dialler = Dialler(settings, self.sessions, pbx, self.lease, self.pacer, picker,
                                clock=clock)
+        self.dialler.on_slot_freed = self.wake
         self.picker = picker
         self.dispatch_poll_seconds = dispatch_poll_seconds
         # Jobs of other parts that must run once per deployment (the daily digest, the
@@ -133,6 +135,10 @@ class OutboundScheduler:
     async def _lead(self) -> None:
         self._lost.clear()
         jobs.register(self.name, self)
+        # The lease is kept from the start: the first planning tick and the daily rules can
+        # take longer than the lease on a large database, and a lapsed lease stops sending.
+        heartbeat = asyncio.create_task(self._heartbeat_loop(), name="scheduler-heartbeat")
+        loops = [heartbeat]
         try:
             await self.tick()
             await self.run_daily()
@@ -140,8 +146,7 @@ class OutboundScheduler:
                 self._start_apscheduler, asyncio.get_running_loop()
             )
             self.leading.set()
-            loops = [
-                asyncio.create_task(self._heartbeat_loop(), name="scheduler-heartbeat"),
+            loops += [
                 asyncio.create_task(self._dispatch_loop(), name="scheduler-dispatch"),
                 asyncio.create_task(self._reconcile_loop(), name="scheduler-reconcile"),
             ]
@@ -152,6 +157,9 @@ class OutboundScheduler:
                 t.cancel()
             await asyncio.gather(stop, lost, *loops, return_exceptions=True)
         finally:
+            if not heartbeat.done():
+                heartbeat.cancel()
+                await asyncio.gather(heartbeat, return_exceptions=True)
             if self.apscheduler is not None:
                 self.apscheduler.shutdown(wait=False)
                 self.apscheduler = None
@@ -289,7 +297,11 @@ class OutboundScheduler:
             await self.pacer.acquire()
             offer = None
             if agent_first:
-                offer = await self.picker.pick(f"task-{task.id}", task.agent_id)
+                # A dropped call's agent calls back at once, from wrap-up (rule 1.15).
+                offer = await self.picker.pick(
+                    f"task-{task.id}", task.agent_id,
+                    wrap_up_ok=task.type is TaskType.DROPPED_CALL,
+                )
                 if offer is None:
                     await self.pacer.release()
                     continue
@@ -306,12 +318,17 @@ class OutboundScheduler:
 
     # -- events from the bridge --------------------------------------------------------------
     def subscribe(self, bus: EventBus) -> None:
-        """Create dropped-call callbacks from the bridge's ``CallEnded`` events (the bridge
-        stores them too; the dedupe key makes it one task)."""
-        bus.subscribe("scheduler", self._on_event, kinds=(CallEnded,))
+        """Follow the bridge's calls on the bus: ``CallUpdated`` records of outbound calls
+        settle their attempts (the customer's leg, the call's end); ``CallEnded`` of a
+        dropped call creates its callback (the bridge stores it too; the dedupe key makes it
+        one task)."""
+        bus.subscribe("scheduler", self._on_event, kinds=(CallEnded, CallUpdated))
 
     async def _on_event(self, event: DomainEvent) -> None:
-        if isinstance(event, CallEnded) and event.abnormal and event.agent_id is not None:
+        if isinstance(event, CallUpdated):
+            if event.record.attempt_id is not None:
+                await self.dialler.on_call_record(event.record)
+        elif isinstance(event, CallEnded) and event.abnormal and event.agent_id is not None:
             await asyncio.to_thread(self._dropped_call, event)
             self.wake()
 

@@ -23,16 +23,6 @@ REASON_OUTCOMES: dict[int, CallOutcome] = {
     0: CallOutcome.FAILED,  # failed to create the channel
 }
 
-# Dial() DIALSTATUS of the customer's leg (agent first) -> customer outcome.
-DIALSTATUS_OUTCOMES: dict[str, CallOutcome] = {
-    "ANSWER": CallOutcome.ANSWERED,
-    "NOANSWER": CallOutcome.NO_ANSWER,
-    "BUSY": CallOutcome.BUSY,
-    "CONGESTION": CallOutcome.FAILED,
-    "CHANUNAVAIL": CallOutcome.FAILED,
-    "INVALIDARGS": CallOutcome.FAILED,
-}
-
 
 def outcome_of_reason(reason: int) -> CallOutcome:
     return REASON_OUTCOMES.get(reason, CallOutcome.FAILED)
@@ -47,9 +37,14 @@ def settle(
     now: dt.datetime,
     agent_failed: bool = False,
     not_dialled: bool = False,
+    no_retry: bool = False,
     detail: str = "",
 ) -> OutboundTask:
-    """Settle ``attempt`` (once: a settled attempt is left as it is) and move its task on."""
+    """Settle ``attempt`` (once: a settled attempt is left as it is) and move its task on.
+
+    ``no_retry``: the attempt was dialled and the customer may have been reached, but its
+    outcome is unknown (scheduler/outcomes.py): the task fails rather than ring the customer
+    again, and a person decides."""
     task = session.get(OutboundTask, attempt.task_id)
     assert task is not None, f"attempt {attempt.id} has no task"
     if attempt.state is AttemptState.SETTLED:
@@ -88,7 +83,7 @@ def settle(
         else:
             task.status = TaskStatus.DONE
             task.completed_at = now
-    elif outcome is CallOutcome.INVALID_NUMBER:
+    elif outcome is CallOutcome.INVALID_NUMBER or no_retry:
         task.status = TaskStatus.FAILED
         task.completed_at = now
     elif task.attempts < task.max_attempts:

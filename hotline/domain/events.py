@@ -192,6 +192,10 @@ class CallRecord:
     end_reason: str | None = None
     abnormal_end: bool = False
     legs: tuple[LegRecord, ...] = ()
+    # The outbound attempt this call dials (its HOTLINE_ATTEMPT_ID channel variable), so the
+    # scheduler can settle the attempt from the call and, after a crash, tell an attempt
+    # that was dialled from one that never left.
+    attempt_id: int | None = None
 
     @property
     def call_key(self) -> str:

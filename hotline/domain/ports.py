@@ -35,9 +35,11 @@ class AgentRouter(Protocol):
         roles: frozenset[Role] | None = None,
         exclude: frozenset[int] = frozenset(),
         timeout: float = 0.0,
+        wrap_up_ok: bool = False,
     ) -> AgentOffer | None:
         """Reserve the longest-idle ready agent (of ``roles`` if given), waiting up to
-        ``timeout`` seconds for one; None if nobody became free."""
+        ``timeout`` seconds for one; None if nobody became free. ``wrap_up_ok``: an agent in
+        wrap-up will do too (a dropped call's callback by the same agent, rule 1.15)."""
         ...
 
     def release(self, offer: AgentOffer) -> None:

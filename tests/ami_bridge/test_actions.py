@@ -112,7 +112,9 @@ async def test_other_actions_on_the_wire() -> None:
     asterisk.handlers["getvar"] = getvar
     asterisk.handlers["stopmixmonitor"] = mixmonitor_mute
     asterisk.channels = [[("Channel", "PJSIP/carrier-1"), ("Uniqueid", "1.1"), ("Linkedid", "1.1"),
-                          ("ChannelState", "6"), ("Duration", "00:01:00")]]
+                          ("ChannelState", "6"), ("Duration", "00:01:00"),
+                          ("ChanVariable", "HOTLINE_CALL_ID=1.1"),
+                          ("ChanVariable", "HOTLINE_ATTEMPT_ID=42")]]
     async with ScriptedAmi(asterisk.script) as peer:
         client = await started(peer.port)
         pbx = AmiPbxActions(client)
@@ -130,6 +132,8 @@ async def test_other_actions_on_the_wire() -> None:
         finally:
             await client.stop()
     assert [c["Uniqueid"] for c in channels] == ["1.1"]
+    # manager.conf channelvars come with each channel: how the scheduler finds its calls
+    assert (channels[0]["HOTLINE_ATTEMPT_ID"], channels[0]["HOTLINE_CALL_ID"]) == ("42", "1.1")
     by_name = {a["Action"]: a for a in asterisk.actions}
     redirect = by_name["Redirect"]
     assert (redirect["Channel"], redirect["Context"], redirect["Exten"], redirect["Priority"]) == (

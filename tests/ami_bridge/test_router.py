@@ -125,3 +125,40 @@ async def test_release_frees_an_agent_whose_phone_never_rang_and_nothing_else() 
     router.release(second)  # after it rang: nothing to do
     assert await router.acquire("pbx1:3") is None  # (ringing now: not available)
     router.close()
+
+
+async def test_an_originate_to_the_agent_ends_the_reservation_when_the_phone_rings() -> None:
+    """The scheduler's agent-first calls ring the agent through an Originate: no CallOffered,
+    only the agent's state. The reservation must not outlive the call (nor expire later with
+    a warning while the agent is already free again)."""
+    b = book((1, 5, Role.AGENT))
+    router = Router(b, reservation_timeout=30)
+    await router.acquire("task-7")
+    assert router.reserved_for(1) == "task-7"
+    router.on_event(b.ringing(b.get(1), "leg-1", T))
+    assert router.reserved_for(1) is None
+    b.talking(b.get(1), "leg-1", T)
+    b.leg_gone(b.get(1), "leg-1", T, after_talk=False, wrap_up=False)
+    # the customer was busy: the agent is ready again, and can take the next call at once
+    again = await router.acquire("task-8")
+    assert again is not None and again.agent_id == 1
+    router.close()
+
+
+async def test_a_dropped_call_callback_may_take_its_agent_from_wrap_up() -> None:
+    b = book((1, 5, Role.AGENT), (2, 50, Role.AGENT))
+    b.talking(b.get(1), "leg-1", T)
+    b.leg_gone(b.get(1), "leg-1", T, after_talk=True)
+    assert b.get(1).state is AgentState.WRAP_UP
+    router = Router(b)
+    others = frozenset({2})
+    # an ordinary call never gets an agent in wrap-up...
+    assert await router.acquire("pbx1:9", exclude=others) is None
+    # ...the callback of the call that agent just lost does (rule 1.15: call back at once)
+    offer = await router.acquire("task-1", exclude=others, wrap_up_ok=True)
+    assert offer is not None and offer.agent_id == 1
+    # a paused agent stays paused, callback or not
+    router.release(offer)
+    b.set_presence(b.get(1), AgentState.PAUSED, T, "lunch")
+    assert await router.acquire("task-1", exclude=others, wrap_up_ok=True) is None
+    router.close()

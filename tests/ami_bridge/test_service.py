@@ -10,13 +10,13 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ami_bridge.frames import AmiMessage, parse_message
 from ami_bridge.service import Bridge, BridgeOptions
 from hotline.bus import EventBus
-from hotline.db.models import Agent, Call
+from hotline.db.models import Agent, Call, CallLeg, OutboundTask
 from hotline.devtools.captures import load
 from hotline.domain.errors import InvalidInput
 from hotline.domain.events import (
@@ -284,3 +284,45 @@ async def test_slow_and_failing_subscribers_do_not_hold_up_the_bridge(
     stuck.set()
     await bridge.stop()
     await bus.stop()
+
+
+async def test_calls_left_open_by_a_bridge_that_died_are_closed_at_start(sqlite_engine: Engine) -> None:
+    """A crashed bridge leaves its calls "in progress" in the database; the next one finds
+    Asterisk without them and closes them at their last sign of life (never as dropped
+    calls). Calls of another PBX are not its business."""
+    agent_id = add_agent(sqlite_engine)
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    with Session(sqlite_engine) as s, s.begin():
+        for pbx, linkedid in (("pbx1", "1795390440.104"), ("pbx2", "1795390440.104")):
+            call = Call(pbx=pbx, linkedid=linkedid, uniqueid=linkedid, direction="inbound",
+                        caller_number="+8613800000001", arrived_at=t0,
+                        answered_at=t0 + dt.timedelta(seconds=10),
+                        agent_answered_at=t0 + dt.timedelta(seconds=12),
+                        answered_by_agent_id=agent_id)
+            s.add(call)
+            s.flush()
+            s.add(CallLeg(call_id=call.id, pbx=pbx, uniqueid=f"{linkedid}1", role="agent",
+                          channel="PJSIP/agent1001-0000002b", agent_id=agent_id,
+                          created_at=t0 + dt.timedelta(seconds=11),
+                          answered_at=t0 + dt.timedelta(seconds=12)))
+    asterisk = FakeAsterisk()  # no channels: the calls are long over
+    async with ScriptedAmi(asterisk.script) as peer:
+        bus = EventBus()
+        rec = Recorder(bus)
+        bridge = Bridge(settings(peer.port), sqlite_engine, bus)
+        await bus.start()
+        await bridge.start()
+        [end] = await rec.wait_for(CallEnded, timeout=5)
+        await bridge.stop()
+        await bus.stop()
+    assert (end.call_key, end.end_reason, end.disposition, end.abnormal) == (
+        "pbx1:1795390440.104", "lost-during-disconnect", "answered", False)
+    with Session(sqlite_engine) as s:
+        calls = {c.pbx: c for c in s.scalars(select(Call))}
+        closed = calls["pbx1"]
+        assert closed.ended_at == t0 + dt.timedelta(seconds=12)  # its last sign of life
+        assert (closed.end_reason, closed.disposition, closed.abnormal_end) == (
+            "lost-during-disconnect", "answered", False)
+        assert [leg.ended_at for leg in closed.legs] == [t0 + dt.timedelta(seconds=12)]
+        assert calls["pbx2"].ended_at is None
+        assert s.scalar(select(func.count()).select_from(OutboundTask)) == 0

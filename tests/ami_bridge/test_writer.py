@@ -364,3 +364,18 @@ async def test_a_fault_of_ours_on_one_record_neither_stops_the_writer_nor_costs_
     with Session(sqlite_engine) as s:
         stored = sorted(s.scalars(select(Call.linkedid)))
     assert stored == sorted(r.linkedid for r in records if r.linkedid != poisoned)
+
+
+async def test_an_outbound_call_is_stored_with_its_attempt(engine: Engine) -> None:
+    """calls.attempt_id is what lets the scheduler, after a crash, tell an attempt that was
+    dialled from one that never left."""
+    from tests.ami_bridge.test_outbound_calls import AGENT_ANSWERS, CUSTOMER_BUSY, feed
+
+    ids = agents_in_db(engine, ("1001", "PJSIP/1001"))
+    events = feed(tracker_for(ids, {"1001": "PJSIP/1001"}), AGENT_ANSWERS + CUSTOMER_BUSY)
+    await write_all(CallWriter(engine, Settings()), events)
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        assert (call.attempt_id, call.direction, call.caller_number) == (7, "outbound", "+8613900000001")
+        assert {leg.role: leg.dial_status for leg in call.legs} == {"agent": "ANSWER", "customer": "BUSY"}
+        assert s.scalar(select(Call.id).where(Call.attempt_id == 7)) == call.id

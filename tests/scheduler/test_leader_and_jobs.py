@@ -204,3 +204,32 @@ def test_the_top_customers_job_fires_on_the_1st_and_16th() -> None:
     assert fire == local(2026, 11, 16, 0, 5)
     fire = trigger.get_next_fire_time(None, local(2026, 11, 16, 0, 6).astimezone(settings.tz))
     assert fire == local(2026, 12, 1, 0, 5)
+
+
+async def test_the_lease_is_kept_while_the_first_planning_tick_runs_long(engine: Engine) -> None:
+    """On a large database the start-up tick and daily rules can take longer than the lease;
+    the heartbeat must run meanwhile, or the first calls are refused as sent without a
+    lease ("not sent: the leader lease was not valid")."""
+    settings = make_settings(lease_seconds=0.6, mode="customer_first")
+    pbx = FakePbx()
+    svc = OutboundScheduler(settings, engine, pbx, clock=FrozenClock(MONDAY_10),
+                            dispatch_poll_seconds=0.02)
+    real_tick = svc.tick
+
+    async def slow_tick():  # type: ignore[no-untyped-def]
+        await asyncio.sleep(1.5)  # two and a half leases
+        return await real_tick()
+
+    svc.tick = slow_tick  # type: ignore[method-assign]
+    (task_id,) = make_tasks(engine, 1)
+    runner = asyncio.create_task(svc.run())
+    try:
+        await asyncio.wait_for(svc.leading.wait(), 10)
+        assert svc.lease.valid()
+        await wait_for(lambda: all_done(engine, [task_id]))
+    finally:
+        await svc.stop()
+        await asyncio.wait_for(runner, 10)
+    with session_factory(engine)() as s:
+        (attempt,) = s.scalars(select(OutboundAttempt)).all()
+    assert "not sent" not in attempt.detail and len(pbx.sent) == 1

@@ -34,6 +34,7 @@ class Call(Base):
         Index("ix_calls_arrived_at", "arrived_at"),
         Index("ix_calls_agent_arrived", "answered_by_agent_id", "arrived_at"),
         Index("ix_calls_caller_number", "caller_number"),
+        Index("ix_calls_attempt_id", "attempt_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,6 +69,10 @@ class Call(Base):
     # lost-during-disconnect, ...
     end_reason: Mapped[str | None] = mapped_column(String(64))
     abnormal_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The outbound attempt (``outbound_attempts.id``) this call dialled, from its
+    # HOTLINE_ATTEMPT_ID channel variable. No foreign key on purpose: the bridge stores what
+    # Asterisk says, and a call must never be refused for an attempt id it does not know.
+    attempt_id: Mapped[int | None] = mapped_column(Integer)
 
     legs: Mapped[list[CallLeg]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="CallLeg.id"
