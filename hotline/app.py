@@ -24,7 +24,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,42 +182,61 @@ def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) 
     )
 
 
-async def run_forever(
-    settings: Settings, engine: Engine, *, with_web: bool = True, ivr_data: IvrData | None = None
-) -> None:
-    """Run every part until SIGINT or SIGTERM, then stop cleanly."""
+@contextlib.asynccontextmanager
+async def serving_web(settings: Settings, engine: Engine, runtime: Runtime) -> AsyncIterator[None]:
+    """The web pages served by uvicorn in this event loop for as long as the block runs."""
     import uvicorn
 
-    runtime = Runtime.build(settings, engine, ivr_data=ivr_data)
+    app = create_web_app(settings, engine, runtime)
+    config = uvicorn.Config(
+        app, host=settings.web.host, port=settings.web.port, log_config=None, lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    web_task = asyncio.get_running_loop().create_task(server.serve(), name="web")
+    for _ in range(500):  # wait until it listens (or failed, e.g. the port is taken)
+        if server.started or web_task.done():
+            break
+        await asyncio.sleep(0.02)
+    if web_task.done() and not server.started:
+        await asyncio.gather(web_task, return_exceptions=True)
+        raise OSError(f"the web pages could not listen on {settings.web.host}:{settings.web.port}")
+    log.info("web pages on http://%s:%d/", settings.web.host, settings.web.port)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.gather(web_task, return_exceptions=True)
+
+
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (Ctrl-C, systemd, docker stop)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_forever(
+    settings: Settings, engine: Engine, *, with_web: bool = True, ivr_data: IvrData | None = None
+) -> None:
+    """Run every part until SIGINT or SIGTERM, then stop cleanly."""
+    runtime = Runtime.build(settings, engine, ivr_data=ivr_data)
+    stop = stop_signal()
     await runtime.start()
     tuning.tune_process()  # a prompt event loop from now on: the bridge's timing depends on it
     from hotline.reports.digest_job import catch_up
 
-    await asyncio.to_thread(catch_up, engine, settings)
-    server = None
-    web_task = None
     try:
-        if with_web:
-            app = create_web_app(settings, engine, runtime)
-            config = uvicorn.Config(
-                app, host=settings.web.host, port=settings.web.port, log_config=None,
-                lifespan="on",
-            )
-            server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-            web_task = loop.create_task(server.serve(), name="web")
-            log.info("web pages on http://%s:%d/", settings.web.host, settings.web.port)
-        await stop.wait()
-        log.info("stopping")
+        await asyncio.to_thread(catch_up, engine, settings)
+        async with contextlib.AsyncExitStack() as stack:
+            if with_web:
+                await stack.enter_async_context(serving_web(settings, engine, runtime))
+            await stop.wait()
+            log.info("stopping")
     finally:
-        if server is not None and web_task is not None:
-            server.should_exit = True
-            await asyncio.gather(web_task, return_exceptions=True)
         await runtime.stop()
 
 

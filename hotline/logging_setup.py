@@ -37,6 +37,9 @@ class SecretRedactor(logging.Filter):
         return True
 
 
+QUIET_LIBRARIES = ("alembic.runtime.plugins", "apscheduler.scheduler", "apscheduler.executors")
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -48,3 +51,7 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     handler.addFilter(SecretRedactor(secrets))
     root.addHandler(handler)
     root.setLevel(level)
+    # Libraries that narrate their own bookkeeping at INFO (alembic's plugin set-up, every
+    # APScheduler job added or run): an operator reading hotline's log wants hotline's lines.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

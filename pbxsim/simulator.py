@@ -103,6 +103,20 @@ class PbxSimulator:
         await self.flush()
         self.truth_log.close()
 
+    async def hang_up_all(self, cause: int = 16, timeout: float = 5.0) -> bool:
+        """Hang up every channel as an operator would (``channel request hangup all``): the
+        Hangup events go out, so AMI clients see each call end. True when all were gone
+        within ``timeout`` real seconds."""
+        if self.pbx is None:
+            return True
+        for chan in list(self.pbx.channels.values()):
+            chan.request_hangup(cause)
+        try:
+            await asyncio.wait_for(self.pbx.idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def flush(self) -> None:
         """Wait until recordings are written."""
         if self.pending_writes:

@@ -97,4 +97,7 @@ class RouterPicker:
         self._router.release(offer)
 
     def finished(self, offer: AgentOffer) -> None:
-        """The bridge follows the agent's state from the call's own events."""
+        """The bridge follows the agent's state from the call's own events; but an agent whose
+        phone never rang (busy, unreachable) is still reserved for this call: free it now,
+        not when the reservation times out (the router ignores it when it is over)."""
+        self._router.release(offer)

@@ -22,7 +22,7 @@ COMPONENTS = {
     "ami_bridge": 1, "ivr": 1, "recordings": 1, "scheduler": 1, "hotline.crm": 1,
     "hotline.accounts": 1, "hotline.reports": 1, "hotline.backup": 1,
     # entry points and tools
-    "hotline.cli": 2, "hotline.web": 2, "hotline.app": 2, "pbxsim": 2, "hotline.devtools": 2,
+    "hotline.cli": 2, "hotline.web": 2, "hotline.app": 2, "hotline.demo": 2, "pbxsim": 2, "hotline.devtools": 2,
 }
 
 

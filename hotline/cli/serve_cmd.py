@@ -38,4 +38,7 @@ def command(obj: CliContext, no_migrate: bool) -> None:
         from hotline.db import migrate
 
         migrate.upgrade(obj.engine)
-    serve(settings, obj.engine, ivr_data=ivr_data)
+    try:
+        serve(settings, obj.engine, ivr_data=ivr_data)
+    except OSError as exc:  # a port already taken, most often
+        raise click.ClickException(f"hotline serve stopped: {exc}") from None

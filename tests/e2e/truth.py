@@ -114,7 +114,8 @@ def expected_disposition(rec: TruthRecord) -> str:
     if rang_an_agent or rec.get("variables", {}).get("HOTLINE_QUEUE"):
         return "abandoned" if caller_left else "missed"
     if rec.get("answered_at"):
-        return "ivr_only"
+        # the IVR ended it (ivr_only), or the caller hung up on the IVR: gave up (abandoned)
+        return "abandoned" if caller_left else "ivr_only"
     return "abandoned" if caller_left else "missed"
 
 

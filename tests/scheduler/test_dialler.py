@@ -488,3 +488,28 @@ async def test_an_attempt_is_not_sent_once_the_lease_has_lapsed(engine: Engine) 
     assert a.state is AttemptState.SETTLED and "not sent" in a.detail
     task = task_row(engine, task_id)
     assert (task.status, task.attempts) == (TaskStatus.PENDING, 0)  # the try is given back
+
+
+async def test_an_agent_whose_phone_never_rang_is_free_when_the_attempt_ends() -> None:
+    """An agent-first callback to a phone that answers busy never rings it: the agent must be
+    free for the next call as soon as the attempt is over, not after the reservation's
+    timeout (the demo's always-busy phone held its agent 10 s per attempt)."""
+    import datetime as dt
+
+    from ami_bridge.agents import AgentBook, AgentInfo
+    from ami_bridge.router import Router
+    from hotline.domain.enums import AgentState, Role
+    from scheduler.agents import RouterPicker
+
+    book = AgentBook()
+    book.add(AgentInfo(1, "1001", "PJSIP/1001", role=Role.AGENT), presence=AgentState.READY,
+             idle_since=dt.datetime(2026, 11, 23, tzinfo=dt.UTC))
+    router = Router(book, reservation_timeout=10.0)
+    picker = RouterPicker(router, sessions=None)  # type: ignore[arg-type]
+    offer = await picker.pick("task-1", None)
+    assert offer is not None and router.reserved_for(1) == "task-1"
+    picker.finished(offer)  # the Originate came back BUSY: the phone never rang
+    assert router.reserved_for(1) is None
+    again = await picker.pick("task-2", None)
+    assert again is not None and again.agent_id == 1
+    router.close()
