@@ -65,6 +65,9 @@ async def bridge_channels(chan: Channel, target: Channel, options: str = "") -> 
     record = chan.call if chan.call is not None else target.call
     if record is not None:
         record.on_talk_resumed()
+    for c, other in ((chan, target), (target, chan)):
+        if c.party is not None:
+            c.party.rejoined(c, other)
     try:
         while not (chan.hungup or target.hungup or chan.redirect_to is not None
                    or target.redirect_to is not None):

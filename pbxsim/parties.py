@@ -86,6 +86,9 @@ class BaseParty:
     def bridged(self, chan: Channel, other: Channel) -> None:
         pass
 
+    def rejoined(self, chan: Channel, other: Channel) -> None:
+        """Back in a conversation through Bridge() (after hotline's warning)."""
+
     def speech_seconds(self, limit: float | None) -> float | None:
         return None
 
@@ -114,6 +117,7 @@ class CallerParty(BaseParty):
         self.name = name
         self.script = list(behaviour.digits)
         self.bridges = 0
+        self.ended_while_away: int | None = None  # hang-up cause held until rejoined
 
     def identity(self) -> Party:
         return Party(self.number, self.name)
@@ -155,7 +159,11 @@ class CallerParty(BaseParty):
     async def _hangup_later(self, chan: Channel, seconds: float, cause: int = NORMAL_CLEARING,
                             need_bridge: int | None = None) -> None:
         await self.pbx.clock.sleep(seconds)
-        if need_bridge is not None and (self.bridges != need_bridge or chan.bridge is None):
+        if need_bridge is not None and self.bridges != need_bridge:
+            return
+        if need_bridge is not None and chan.bridge is None:
+            # out of the conversation for now (hearing hotline's warning): hang up on return
+            self.ended_while_away = cause
             return
         self.hang_up(chan, self.role, cause)
 
@@ -189,6 +197,12 @@ class CallerParty(BaseParty):
         if self.b.agent_flags and other.party is not None:
             ext = getattr(other.party, "extension", other.resource)
             other.party._flags(other, self.b.agent_flags, ext)
+
+    def rejoined(self, chan: Channel, other: Channel) -> None:
+        """A caller whose talk time ran out while away hangs up once back."""
+        if self.ended_while_away is not None:
+            cause, self.ended_while_away = self.ended_while_away, None
+            self.hang_up(chan, self.role, cause)
 
     def speech_seconds(self, limit: float | None) -> float | None:
         value = pick(self.b.speech_seconds, self.rng)
@@ -319,6 +333,9 @@ class CustomerPhone(BaseParty):
 
     def bridged(self, chan: Channel, other: Channel) -> None:
         self.person.bridged(chan, other)
+
+    def rejoined(self, chan: Channel, other: Channel) -> None:
+        self.person.rejoined(chan, other)
 
     def speech_seconds(self, limit: float | None) -> float | None:
         return self.person.speech_seconds(limit)
