@@ -40,9 +40,10 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from hotline.domain.enums import CallingWindow, TaskType
-from hotline.domain.spool import PBX_NAME_PATTERN
 
 DEFAULT_CONFIG_FILE = "hotline.toml"
+# A PBX name goes into spool file names and store keys: letters, digits, "_", "." and "-".
+PBX_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _config_file: ContextVar[str | None] = ContextVar("hotline_config_file", default=None)
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0)]

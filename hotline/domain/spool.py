@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass
 
 from hotline.domain.events import call_key
+from hotline.settings import PBX_NAME_PATTERN
 
-# Letters, digits, '_', '.', '-': what settings.ami.pbx_name accepts. The name has a fixed
-# number of fields after the pbx (two Asterisk ids, then an optional "-call"), so a '-' in the
-# pbx name cannot make it ambiguous.
-PBX_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# PBX_NAME_PATTERN (letters, digits, '_', '.', '-') is what settings.ami.pbx_name accepts. The
+# name has a fixed number of fields after the pbx (two Asterisk ids, then an optional "-call"),
+# so a '-' in the pbx name cannot make it ambiguous.
 _SAFE_PBX = re.compile(PBX_NAME_PATTERN)
 _ASTERISK_ID = re.compile(r"^\d+\.\d+$")
 _NAME = re.compile(
