@@ -57,8 +57,8 @@ class Server:
                 while b"\r\n\r\n" in buf:
                     raw, buf = buf.split(b"\r\n\r\n", 1)
                     self.answer(writer, raw)
-        except ConnectionError:
-            return
+        except (ConnectionError, asyncio.CancelledError):
+            return  # the client went away, or the server is shutting down between runs
 
     def answer(self, writer: asyncio.StreamWriter, raw: bytes) -> None:
         headers: dict[str, str] = {}
