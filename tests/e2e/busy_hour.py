@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from hotline.db.models import Call, OutboundAttempt, OutboundTask, Recording
 from hotline.domain.enums import AttemptState, TaskStatus, TaskType
-from pbxsim import AgentBehaviour, Scenario
+from pbxsim import AgentBehaviour, CallHandle, PbxSimulator, Scenario
 from tests.e2e.outbound import scheduler_settings
 from tests.e2e.stack import REPO, Stack, clock_from, running_stack
 from tests.e2e.truth import Outage, compare_db_with_truth, dropped_call
@@ -78,6 +78,7 @@ class BusyHour:
     closed_at: dt.datetime | None = None  # when the hours closed (None: open all along)
     wall_seconds: float = 0.0
     scenario_seconds: float = 0.0
+    refused: int = 0  # calls that arrived while the PBX was down
 
 
 def shift_truth(records: Iterable[dict[str, Any]], offset: dt.timedelta) -> list[dict[str, Any]]:
@@ -144,24 +145,52 @@ async def busy_hour_stack(tmp: Path, engine: Engine, db_url: str, sounds: Path,
         yield stack, offset
 
 
-async def play(stack: Stack, scenario: Scenario,
-               during: Callable[[Stack], Any] | None = None) -> list[dict[str, Any]]:
-    """Place the scenario's calls (with a supervisor bringing paused agents back) and wait for
-    every one to end; ``during`` (a coroutine function) runs alongside, e.g. faults."""
-    speed = stack.sim.clock.speed
-    supervisor = asyncio.ensure_future(bring_back_paused(stack, every=60 / speed))
-    side = asyncio.ensure_future(during(stack)) if during is not None else None
+@dataclass
+class Played:
+    """The calls placed (their truth records, once ended) and those that never reached the
+    PBX because it was down when they arrived (a carrier gets no answer from a dead PBX)."""
+
+    records: list[dict[str, Any]]
+    refused: int = 0
+
+
+async def play(sim: PbxSimulator, scenario: Scenario, *,
+               alongside: Iterable[Coroutine[Any, Any, Any]] = (),
+               accepting: Callable[[], bool] = lambda: True) -> Played:
+    """Place the scenario's calls at their arrival times and wait for every one to end, with
+    ``alongside`` (faults, a supervisor) running meanwhile: those still running when the
+    last call ended are cancelled. A call arriving while ``accepting()`` is false is not
+    placed (counted as refused)."""
+    default, numbers = scenario.customers()
+    if default is not None:
+        sim.set_default_customer(default)
+    for number, behaviour in numbers.items():
+        sim.set_customer(number, behaviour)
+    side = [asyncio.ensure_future(c) for c in alongside]
+    handles: list[CallHandle] = []
+    refused = 0
     try:
-        run = await stack.sim.run_scenario(scenario)
-        if side is not None:
-            await side
+        start = time.monotonic()
+        for planned in scenario.plan():
+            delay = planned.at / sim.clock.speed - (time.monotonic() - start)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not accepting():
+                refused += 1
+                continue
+            handles.append(await sim.place_call(planned.spec))
+        records = list(await asyncio.gather(*(h.ended for h in handles)))
+        for task in side:
+            if task.done():
+                task.result()  # a fault that failed says so
     finally:
-        for task in (supervisor, side):
-            if task is not None and not task.done():
+        for task in side:
+            if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-    return run.records
+    await sim.flush()
+    return Played(records, refused)
 
 
 def _open_callbacks(engine: Engine, before: dt.datetime | None) -> int:
@@ -174,16 +203,20 @@ def _open_callbacks(engine: Engine, before: dt.datetime | None) -> int:
 
 
 async def settle(stack: Stack, *, closed_at: dt.datetime | None = None, timeout: float = 60.0) -> None:
-    """After the last call: every callback due while open dialled and settled, the PBX idle,
-    the bridge's writes done, the recordings swept."""
+    """After the last call: every callback due while open dialled and settled, then the
+    scheduler stopped (no new dial starts), the PBX idle, the bridge's writes done and the
+    recordings swept. What is not done by ``timeout`` is left for judge() to report."""
     deadline = time.monotonic() + timeout
     while await asyncio.to_thread(_open_callbacks, stack.engine, closed_at):
         if time.monotonic() > deadline:
-            break  # judged (and reported) by judge()
+            break
         await asyncio.sleep(0.2)
-    with contextlib.suppress(Exception):
+    if stack.runtime.scheduler is not None:
+        await stack.runtime.scheduler.stop()
+    with contextlib.suppress(TimeoutError):
         await stack.sim.wait_idle(max(1.0, deadline - time.monotonic()))
-    await stack.runtime.bridge.writer.flush(10)  # type: ignore[attr-defined]
+    await stack.sim.flush()
+    await stack.runtime.bridge.writer.flush(max(1.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
     spool = stack.settings.recordings.spool_dir
     while spool.is_dir() and any(p.is_file() for p in spool.iterdir()):
         if time.monotonic() > deadline:
@@ -195,7 +228,8 @@ async def settle(stack: Stack, *, closed_at: dt.datetime | None = None, timeout:
 async def run_busy_hour(tmp: Path, engine: Engine, db_url: str, sounds: Path, *,
                         calls: int | None = None, speed: float,
                         closes_after: float | None = None,
-                        during: Callable[[Stack], Any] | None = None,
+                        during: Callable[[Stack], Coroutine[Any, Any, Any]] | None = None,
+                        accepting: Callable[[], bool] = lambda: True,
                         **overrides: Any) -> BusyHour:
     """Play the busy hour through the whole of hotline and return what happened."""
     scenario = busy_hour(calls)
@@ -205,12 +239,16 @@ async def run_busy_hour(tmp: Path, engine: Engine, db_url: str, sounds: Path, *,
         closed_at = None
         if closes_after is not None:
             closed_at = dt.datetime.combine(HOURS_DAY, dt.time(18, 0), SHANGHAI).astimezone(dt.UTC)
-        await play(stack, scenario, during)
-        played = time.monotonic() - started
+        alongside = [bring_back_paused(stack, every=60 / speed)]
+        if during is not None:
+            alongside.append(during(stack))
+        played = await play(stack.sim, scenario, alongside=alongside, accepting=accepting)
+        playing = time.monotonic() - started
         await settle(stack, closed_at=closed_at)
         truth = shift_truth(stack.sim.truth, offset)
         return BusyHour(truth, stack.settings, stack.agents, closed_at=closed_at,
-                        wall_seconds=time.monotonic() - started, scenario_seconds=played)
+                        wall_seconds=time.monotonic() - started, scenario_seconds=playing,
+                        refused=played.refused)
 
 
 # -- judging ------------------------------------------------------------------------------------
