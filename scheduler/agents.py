@@ -36,8 +36,9 @@ class AgentPicker(Protocol):
         """The reserved agent was not dialled after all."""
         ...
 
-    def finished(self, offer: AgentOffer) -> None:
-        """The agent's call for this scheduler is over."""
+    def finished(self, offer: AgentOffer, *, agent_failed: bool = False) -> None:
+        """The agent's call for this scheduler is over; ``agent_failed``: the agent's phone
+        did not take it (busy, no answer, unreachable), so the customer was never dialled."""
         ...
 
 
@@ -69,14 +70,25 @@ class DatabasePicker:
     def release(self, offer: AgentOffer) -> None:
         self._busy.discard(offer.agent_id)
 
-    def finished(self, offer: AgentOffer) -> None:
+    def finished(self, offer: AgentOffer, *, agent_failed: bool = False) -> None:
         self._busy.discard(offer.agent_id)
 
 
 class RouterPicker:
+    """Agents from the bridge's router. A task whose agent's phone did not take the call is
+    offered to the other ready agents first: the longest-idle agent is the one whose phone
+    never takes a call (always busy, never answered), and picking it again at every retry kept
+    a callback request from ever reaching its customer. Once nobody else is ready, the memory
+    of that task is forgotten and everyone may be tried again."""
+
+    # tasks remembered at most (oldest forgotten first): failed agents of tasks that end up
+    # cancelled or handled elsewhere must not pile up
+    MEMORY = 10_000
+
     def __init__(self, router: AgentRouter, sessions: sessionmaker[Session]) -> None:
         self._router = router
         self._sessions = sessions
+        self._failed: dict[str, set[int]] = {}  # call key -> agents whose phone failed it
 
     def _others(self, agent_id: int) -> frozenset[int]:
         with self._sessions() as s:
@@ -88,6 +100,18 @@ class RouterPicker:
         exclude: frozenset[int] = frozenset()
         if agent_id is not None:
             exclude = await asyncio.to_thread(self._others, agent_id)
+        else:
+            failed = self._failed.get(call_key)
+            if failed:
+                offer = await self._acquire(call_key, exclude | failed, wrap_up_ok)
+                if offer is None:
+                    # nobody else is ready now: the next round may try them again
+                    self._failed.pop(call_key, None)
+                return offer
+        return await self._acquire(call_key, exclude, wrap_up_ok)
+
+    async def _acquire(self, call_key: str, exclude: frozenset[int],
+                       wrap_up_ok: bool) -> AgentOffer | None:
         if wrap_up_ok:
             return await self._router.acquire(call_key, exclude=exclude, timeout=0.0,
                                               wrap_up_ok=True)
@@ -96,8 +120,16 @@ class RouterPicker:
     def release(self, offer: AgentOffer) -> None:
         self._router.release(offer)
 
-    def finished(self, offer: AgentOffer) -> None:
+    def finished(self, offer: AgentOffer, *, agent_failed: bool = False) -> None:
         """The bridge follows the agent's state from the call's own events; but an agent whose
         phone never rang (busy, unreachable) is still reserved for this call: free it now,
         not when the reservation times out (the router ignores it when it is over)."""
         self._router.release(offer)
+        if offer.call_key is None:
+            return
+        if agent_failed:
+            self._failed.setdefault(offer.call_key, set()).add(offer.agent_id)
+            while len(self._failed) > self.MEMORY:
+                del self._failed[next(iter(self._failed))]
+        else:
+            self._failed.pop(offer.call_key, None)
