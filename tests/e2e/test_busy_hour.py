@@ -1,15 +1,15 @@
 """Issue 9's busy hour, end to end (tests/e2e/busy_hour.py).
 
-What it runs by default: the first 300 calls of ``pbxsim/scenarios/busy-hour.yaml`` (its
-arrival rate kept: 33 a minute, so about nine simulated minutes of the busy hour) into the
+What it runs by default: the first 500 calls of ``pbxsim/scenarios/busy-hour.yaml`` (its
+arrival rate kept: 33 a minute, so about 15 simulated minutes of the busy hour) into the
 whole of hotline -- AMI bridge, FastAGI IVR, recordings, scheduler -- on SQLite, with the
 scenario's 30 agents (early, late, never-answering, busy and unregistered phones among them),
 abusive (*71) and extortion (*72) callers, line drops, callback requests, silent callers and
 callers who give up, time compressed 20-fold. The hotline's clock is set to a working day
 shortly before 18:00 and its hours close part-way, so the last calls arrive after hours.
-About 60 s on the project's 2-core machine.
+About 60 s on the project's 2-core machine (measured: see RELIABILITY.md).
 
-``HOTLINE_BUSY_HOUR_CALLS=2000`` runs the whole busy hour (about 3 minutes at this speed);
+``HOTLINE_BUSY_HOUR_CALLS=2000`` runs the whole busy hour (about 4 minutes at this speed);
 ``HOTLINE_BUSY_HOUR_SPEED`` changes the compression.
 
 Afterwards: the database agrees with pbxsim's truth log on every call; every call that
@@ -25,21 +25,24 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from tests.e2e.busy_hour import inbound, judge, run_busy_hour
 
-CALLS = int(os.environ.get("HOTLINE_BUSY_HOUR_CALLS", "300"))
+CALLS = int(os.environ.get("HOTLINE_BUSY_HOUR_CALLS", "500"))
 SPEED = float(os.environ.get("HOTLINE_BUSY_HOUR_SPEED", "20"))
+ARRIVALS = CALLS / 33 * 60 / SPEED  # real seconds over which the calls arrive
 
+
+@pytest.mark.timeout(max(300, int(3 * ARRIVALS) + 120))
 
 async def test_a_busy_hour_is_stored_called_back_and_recorded_as_it_happened(
     tmp_path: Path, sqlite_engine: Engine, sounds: Path
 ) -> None:
-    # ~2 s of arrivals per 1 simulated minute at speed 30 -> close at ~85% of the arrivals
-    arrivals = CALLS / 33 * 60 / SPEED
+    # the hours close when about 85% of the calls have arrived
     run = await run_busy_hour(tmp_path, sqlite_engine, str(sqlite_engine.url), sounds,
-                              calls=CALLS, speed=SPEED, closes_after=0.85 * arrivals)
+                              calls=CALLS, speed=SPEED, closes_after=0.85 * ARRIVALS)
     verdict = judge(sqlite_engine, run)
     (tmp_path / "verdict.json").write_text(json.dumps(verdict.__dict__, default=str, indent=1))
     assert not verdict.problems, (f"{len(verdict.problems)} problem(s) (run took "
