@@ -204,11 +204,11 @@ async def kill(args: argparse.Namespace, tmp: Path, engine: Engine, url: str,
         settings = stack_settings(tmp, url, ami_port=sim.ami_port, agi_port=agi_port,
                                   sounds=sounds, speed=args.speed,
                                   scheduler=options["scheduler_settings"], **overrides)
-        player = asyncio.ensure_future(play(sim, scenario))
         async with child_runtime(tmp, url, sounds, ami_port=sim.ami_port, agi_port=agi_port,
                                  agent_ids=ids, speed=args.speed,
                                  scheduler_settings=options["scheduler_settings"],
                                  **overrides) as child:
+            player = asyncio.ensure_future(play(sim, scenario))  # once hotline is ready
             await asyncio.sleep(0.4 * arrivals)
             cut = now()
             await child.kill()
