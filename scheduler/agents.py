@@ -14,6 +14,7 @@ is ready. Two implementations of :class:`AgentPicker`:
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 from sqlalchemy import select
@@ -76,19 +77,23 @@ class DatabasePicker:
 
 class RouterPicker:
     """Agents from the bridge's router. A task whose agent's phone did not take the call is
-    offered to the other ready agents first: the longest-idle agent is the one whose phone
-    never takes a call (always busy, never answered), and picking it again at every retry kept
-    a callback request from ever reaching its customer. Once nobody else is ready, the memory
-    of that task is forgotten and everyone may be tried again."""
+    not offered to that agent again for ``forget_after`` seconds (other ready agents get it,
+    or it waits for one): the longest-idle agent is the one whose phone never takes a call
+    (always busy, never answered), and picking it again at every retry kept callback
+    requests from reaching their customers. After that, it may be tried again (it may be the
+    only agent on duty, and its phone was busy once)."""
 
     # tasks remembered at most (oldest forgotten first): failed agents of tasks that end up
     # cancelled or handled elsewhere must not pile up
     MEMORY = 10_000
 
-    def __init__(self, router: AgentRouter, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, router: AgentRouter, sessions: sessionmaker[Session], *,
+                 forget_after: float = 600.0) -> None:
         self._router = router
         self._sessions = sessions
-        self._failed: dict[str, set[int]] = {}  # call key -> agents whose phone failed it
+        self.forget_after = forget_after
+        # call key -> {agent whose phone failed it: until when it is not offered again}
+        self._failed: dict[str, dict[int, float]] = {}
 
     def _others(self, agent_id: int) -> frozenset[int]:
         with self._sessions() as s:
@@ -101,14 +106,21 @@ class RouterPicker:
         if agent_id is not None:
             exclude = await asyncio.to_thread(self._others, agent_id)
         else:
-            failed = self._failed.get(call_key)
+            failed = self._failing(call_key)
             if failed:
-                offer = await self._acquire(call_key, exclude | failed, wrap_up_ok)
-                if offer is None:
-                    # nobody else is ready now: the next round may try them again
-                    self._failed.pop(call_key, None)
-                return offer
+                return await self._acquire(call_key, exclude | failed, wrap_up_ok)
         return await self._acquire(call_key, exclude, wrap_up_ok)
+
+    def _failing(self, call_key: str) -> frozenset[int]:
+        entry = self._failed.get(call_key)
+        if not entry:
+            return frozenset()
+        now = time.monotonic()
+        for agent_id in [a for a, until in entry.items() if until <= now]:
+            del entry[agent_id]
+        if not entry:
+            del self._failed[call_key]
+        return frozenset(entry)
 
     async def _acquire(self, call_key: str, exclude: frozenset[int],
                        wrap_up_ok: bool) -> AgentOffer | None:
@@ -128,7 +140,8 @@ class RouterPicker:
         if offer.call_key is None:
             return
         if agent_failed:
-            self._failed.setdefault(offer.call_key, set()).add(offer.agent_id)
+            until = time.monotonic() + self.forget_after
+            self._failed.setdefault(offer.call_key, {})[offer.agent_id] = until
             while len(self._failed) > self.MEMORY:
                 del self._failed[next(iter(self._failed))]
         else:

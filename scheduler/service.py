@@ -94,7 +94,11 @@ class OutboundScheduler:
         self.lease = LeaderLease(engine, lease_seconds=cfg.lease_seconds, holder=holder)
         self.pacer = Pacer(cfg.max_concurrent_calls, cfg.new_calls_per_second)
         if picker is None:
-            picker = RouterPicker(router, self.sessions) if router else DatabasePicker(self.sessions)
+            picker = (
+                RouterPicker(router, self.sessions,
+                             forget_after=10 * settings.scheduler.agent_retry_delay_seconds)
+                if router else DatabasePicker(self.sessions)
+            )
         self.dialler = Dialler(settings, self.sessions, pbx, self.lease, self.pacer, picker,
                                clock=clock)
         self.dialler.on_slot_freed = self.wake
