@@ -22,7 +22,8 @@ Faults, injected while calls arrive:
 
 For each it prints: calls placed; **lost** (a call the PBX had that the database does not);
 **duplicated** (a call stored twice); **callbacks dialled twice** (an attempt originated
-twice, or a customer who answered a callback called again); **other disagreements** with
+twice, or a customer who answered a callback called again); **callback requests lost** (a
+caller the IVR told "we will call you back" without a task to do it); **other disagreements** with
 the truth log, callbacks or recordings (tests/e2e/busy_hour.py's judge; the first few are
 listed); **time to recover** (ami/pbx: from the fault until the bridge had resynchronised;
 pg: from the server's restart until the bridge's writer had written the records it kept
@@ -245,12 +246,14 @@ def report(o: Outcome, baseline: Outcome | None, args: argparse.Namespace) -> No
     label = LABELS[o.name] + (f" {args.pg_down:g} s" if o.name == "pg" else "")
     ratio = f"{run.wall_seconds / baseline.run.wall_seconds:.2f}" if baseline else "1.00"
     recover = ", ".join(f"{r:.2f}" for r in o.recoveries) or "-"
-    other = len(v.problems) - v.lost - v.duplicated
+    requests_lost = sum(1 for p in v.problems if p.endswith("asked to be called back and has no task"))
+    other = len(v.problems) - v.lost - v.duplicated - requests_lost
     print(f"\n== {label}", flush=True)
     print(f"  calls placed {v.calls:,} (refused while the PBX was down: {run.refused}); "
           f"dropped {v.dropped}, flagged {v.flagged}")
     print(f"  calls lost {v.lost}  duplicated {v.duplicated}  callbacks dialled twice "
-          f"{v.callbacks_dialled_twice}  other disagreements {other}")
+          f"{v.callbacks_dialled_twice}  callback requests lost {requests_lost} of "
+          f"{v.callback_requests}  other disagreements {other}")
     print(f"  time to recover (s): {recover}")
     print(f"  wall {run.wall_seconds:.0f} s (calls arriving {run.scenario_seconds:.0f} s), "
           f"ratio to the baseline {ratio}")

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from hotline.db.models import Call, OutboundAttempt, OutboundTask, Recording
 from hotline.domain.enums import AttemptState, TaskStatus, TaskType
 from pbxsim import AgentBehaviour, CallHandle, PbxSimulator, Scenario
+from scheduler.tasks import requested_dedupe_key
 from tests.e2e.outbound import scheduler_settings
 from tests.e2e.stack import REPO, Stack, clock_from, running_stack
 from tests.e2e.truth import Outage, compare_db_with_truth, dropped_call
@@ -268,6 +269,7 @@ class Verdict:
     dropped: int = 0
     flagged: int = 0
     after_hours: int = 0
+    callback_requests: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -301,13 +303,17 @@ def judge(engine: Engine, run: BusyHour, *, outages: Sequence[Outage] = ()) -> V
     truth_problems = [p for p in compare_db_with_truth(engine, calls, outages=outages)
                       if not any(p.startswith(f"call {lid} (") for lid in placed)]
     truth_problems += _outbound(engine, run)
-    verdict = Verdict(truth_problems, _callbacks(engine, run), _recordings(engine, run))
+    verdict = Verdict(truth_problems, _callbacks(engine, run) + _callback_requests(engine, run),
+                      _recordings(engine, run))
     verdict.calls = len(calls)
     verdict.lost = sum(1 for p in truth_problems if "is not stored" in p)
     verdict.duplicated = sum(1 for p in truth_problems if p.endswith(" times"))
     verdict.callbacks_dialled_twice = len(dialled_twice(engine, run.truth))
     verdict.dropped = sum(1 for r in calls if dropped_call(r))
     verdict.flagged = sum(1 for r in calls if r.get("flags"))
+    verdict.callback_requests = sum(
+        1 for r in calls
+        if r.get("variables", {}).get("HOTLINE_DISPOSITION") == "callback_requested")
     if run.closed_at is not None:
         verdict.after_hours = sum(1 for r in calls
                                   if dt.datetime.fromisoformat(r["arrived_at"]) >= run.closed_at)
@@ -388,6 +394,18 @@ def _callbacks(engine: Engine, run: BusyHour) -> list[str]:
         if len(settled) != len(mine):
             out.append(f"call {lid}'s callback has an attempt never settled")
     return out
+
+
+def _callback_requests(engine: Engine, run: BusyHour) -> list[str]:
+    """Every caller who asked to be called back (the IVR said so: HOTLINE_DISPOSITION) has
+    the task that will do it."""
+    with Session(engine) as s:
+        keys = set(s.scalars(select(OutboundTask.dedupe_key)
+                             .where(OutboundTask.type == TaskType.REQUESTED)))
+    return [f"call {r['linkedid']} asked to be called back and has no task"
+            for r in inbound(run.truth)
+            if r.get("variables", {}).get("HOTLINE_DISPOSITION") == "callback_requested"
+            and requested_dedupe_key("pbx1", str(r["linkedid"])) not in keys]
 
 
 def _recordings(engine: Engine, run: BusyHour) -> list[str]:
