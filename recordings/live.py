@@ -26,6 +26,9 @@ class TrackedCall:
     settled_files: set[Path] = field(default_factory=set)
     reasons: list[RecordingReason] = field(default_factory=list)
     blacklist_checked: bool = False
+    # Flags from the softphone waiting for the database (it was unreachable): the call's
+    # files are kept meanwhile, whatever the grace period says.
+    pending_flags: int = 0
     # Serialises flags, store and delete of one call (two *71 in a row, a sweep meanwhile).
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 

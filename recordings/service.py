@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.bus import EventBus
@@ -142,6 +143,7 @@ class RecordingService:
         self._warned_names: set[str] = set()
         self._flags: BatchWriter[FlagWrite, StoredFlag] = BatchWriter(sessions, self._store_flag_in)
         self._sweeper: asyncio.Task[None] | None = None
+        self._retries: set[asyncio.Task[None]] = set()  # softphone flags awaiting the database
         sounds, language = settings.ivr.sounds_dir, settings.ivr.language
         self.warning_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.warning_prompt)
         self.closing_prompt = pbx_steps.prompt_path(sounds, language, self.cfg.closing_prompt)
@@ -151,6 +153,10 @@ class RecordingService:
         )
 
     # -- wiring -------------------------------------------------------------------------
+
+    # Softphone flags the database could not take are retried this often (doubling).
+    FLAG_RETRY_MIN = 0.5
+    FLAG_RETRY_MAX = 5.0
 
     def subscribe(self, bus: EventBus) -> None:
         self.bus = bus
@@ -168,6 +174,9 @@ class RecordingService:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
 
     def _check_prompts(self) -> None:
         """Say at start-up, naming the setting, when a flag's prompt is not where Asterisk
@@ -253,24 +262,79 @@ class RecordingService:
             return is_blacklisted(session, number, region)
 
     async def _flag_from_pbx(self, event: CallFlagged) -> None:
-        """A feature code (*71/*72/*73) dialled by the agent, as the bridge reports it."""
+        """A feature code (*71/*72/*73) dialled by the agent, as the bridge reports it.
+
+        Nobody is there to flag again when the database is unreachable (PostgreSQL
+        restarting): the flag is then retried in the background until it is stored, and the
+        call's recording is kept meanwhile. Before, it was dropped with an error in the log,
+        and the sweep deleted the recording as unflagged (issue 9's PostgreSQL fault)."""
         call = self.calls.track(event.call_key)
+        try:
+            await self._flag_from_pbx_once(call, event)
+        except (SQLAlchemyError, FlagNotStored) as exc:
+            call.pending_flags += 1
+            log.error("flag %s on %s from the softphone not stored yet (%s); retrying until "
+                      "the database is back, the recording is kept meanwhile", event.reason,
+                      event.call_key, exc)
+            task = asyncio.get_running_loop().create_task(
+                self._retry_flag(call, event, played=isinstance(exc, FlagNotStored)),
+                name=f"flag-retry-{event.call_key}")
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+
+    async def _retry_flag(self, call: TrackedCall, event: CallFlagged, *, played: bool) -> None:
+        """Store a softphone flag the database could not take. ``played``: what the flag
+        asks of Asterisk was done already (only the row is missing), so only the row is
+        written; otherwise the whole flag is taken again, as late as the database allows."""
+        delay = self.FLAG_RETRY_MIN
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(self.FLAG_RETRY_MAX, delay * 2)
+                try:
+                    if played:
+                        actor = await self._actor_for_flag(call, event)
+                        if actor is not None:
+                            await self._store_flag(call, event.reason, self._flag_text(event),
+                                                   FlagSource.FEATURE_CODE, actor.user_id,
+                                                   event.at, False, actor.client)
+                    else:
+                        await self._flag_from_pbx_once(call, event)
+                except (SQLAlchemyError, FlagNotStored) as exc:
+                    played = played or isinstance(exc, FlagNotStored)
+                    continue
+                log.warning("flag %s on %s from the softphone stored after the database came "
+                            "back", event.reason, event.call_key)
+                return
+        finally:
+            call.pending_flags -= 1
+
+    @staticmethod
+    def _flag_text(event: CallFlagged) -> str:
+        return event.reason_text or (
+            "flagged from the softphone" if event.reason == RecordingReason.OTHER else ""
+        )
+
+    async def _actor_for_flag(self, call: TrackedCall, event: CallFlagged) -> Actor | None:
         user_id = event.flagged_by_user_id
         if user_id is None and call.agent_id is not None:
             user_id = await self._db(self._user_of_agent, call.agent_id)
-        actor = await self._db(self._actor, user_id) if user_id is not None else None
+        return await self._db(self._actor, user_id) if user_id is not None else None
+
+    async def _flag_from_pbx_once(self, call: TrackedCall, event: CallFlagged) -> None:
+        actor = await self._actor_for_flag(call, event)
         if actor is None:
             log.error("flag %s on %s: no active user behind it; ignored", event.reason,
                       event.call_key)
             return
-        reason_text = event.reason_text or (
-            "flagged from the softphone" if event.reason == RecordingReason.OTHER else ""
-        )
         try:
             request = FlagRequest.parse(
-                {"call_key": event.call_key, "reason": event.reason, "reason_text": reason_text}
+                {"call_key": event.call_key, "reason": event.reason,
+                 "reason_text": self._flag_text(event)}
             )
-            await self.flag(actor, request, source=FlagSource.FEATURE_CODE)
+            await self.flag(actor, request, source=FlagSource.FEATURE_CODE, at=event.at)
+        except (SQLAlchemyError, FlagNotStored):
+            raise
         except Exception as exc:
             log.error("flag %s on %s from the softphone refused: %s", event.reason,
                       event.call_key, exc)
@@ -289,11 +353,13 @@ class RecordingService:
 
     async def flag(
         self, actor: Actor, data: FlagRequest | dict[str, Any], *,
-        source: FlagSource = FlagSource.API,
+        source: FlagSource = FlagSource.API, at: dt.datetime | None = None,
     ) -> FlagResult:
-        """Flag a call for ``actor``: store the flag, then warn, end, or escalate."""
+        """Flag a call for ``actor``: store the flag, then warn, end, or escalate. ``at``:
+        when it was asked for, if not now (a softphone flag stored once the database is back
+        counts from when the agent dialled it, for the grace period too)."""
         request = FlagRequest.parse(data)
-        now = self.clock()
+        now = at or self.clock()
         call = await self._call_for(actor, request)
         if not actor.may_flag(call.agent_id):
             raise Forbidden(f"call {call.call_key} is not yours to flag")
@@ -542,6 +608,8 @@ class RecordingService:
             if call.ended_at is None:
                 continue
             async with call.lock:
+                if call.pending_flags:
+                    continue  # a flag waits for the database: keep everything meanwhile
                 if call.flagged:
                     if not call.stored and now >= call.ended_at + self._settle:
                         recording_id = await self._store_files(call, now)

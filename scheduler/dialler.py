@@ -191,6 +191,8 @@ class InFlight:
     adopted: bool = False
     seen_on_pbx: bool = False
     customer_up: bool = False
+    # Agent first: the agent's phone did not take the call (the customer was never dialled).
+    agent_failed: bool = False
     since: float = field(default_factory=time.monotonic)
     # The bridge's latest record of the call (CallUpdated), and whether it saw the end.
     record: CallRecord | None = None
@@ -415,6 +417,8 @@ class Dialler:
         flight.responded = True
         flight.settled = flight.settled or settled
         flight.customer_up = flight.customer_up or answered
+        if result.reason != 4 and flight.mode == "agent_first" and not answered:
+            flight.agent_failed = True
         if result.reason != 4:
             # Nobody picked up: no call goes on, its channel is gone.
             await self._finish(flight)
@@ -446,6 +450,7 @@ class Dialler:
         flight = self.inflight.get(attempt_id)
         if flight is not None:
             flight.settled = True
+            flight.agent_failed = flight.agent_failed or verdict.agent_failed
             flight.customer_up = flight.customer_up or verdict.outcome is CallOutcome.ANSWERED
 
     async def on_call_record(self, record: CallRecord) -> None:
@@ -507,7 +512,7 @@ class Dialler:
         if self.inflight.pop(flight.attempt_id, None) is None:
             return
         if flight.offer is not None:
-            self.picker.finished(flight.offer)
+            self.picker.finished(flight.offer, agent_failed=flight.agent_failed)
         await self.pacer.release()
         if self.on_slot_freed is not None:
             self.on_slot_freed()

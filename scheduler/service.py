@@ -33,6 +33,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from hotline.bus import EventBus
 from hotline.db.session import session_factory
@@ -93,7 +94,11 @@ class OutboundScheduler:
         self.lease = LeaderLease(engine, lease_seconds=cfg.lease_seconds, holder=holder)
         self.pacer = Pacer(cfg.max_concurrent_calls, cfg.new_calls_per_second)
         if picker is None:
-            picker = RouterPicker(router, self.sessions) if router else DatabasePicker(self.sessions)
+            picker = (
+                RouterPicker(router, self.sessions,
+                             forget_after=10 * settings.scheduler.agent_retry_delay_seconds)
+                if router else DatabasePicker(self.sessions)
+            )
         self.dialler = Dialler(settings, self.sessions, pbx, self.lease, self.pacer, picker,
                                clock=clock)
         self.dialler.on_slot_freed = self.wake
@@ -115,9 +120,21 @@ class OutboundScheduler:
         """Stand by, lead when elected, until :meth:`stop`."""
         cfg = self.settings.scheduler
         while not self._stop.is_set():
-            if await asyncio.to_thread(self.lease.try_acquire):
+            try:
+                acquired = await asyncio.to_thread(self.lease.try_acquire)
+            except SQLAlchemyError as exc:
+                # The database is away (stopped, restarting, unreachable): stand by and ask
+                # again, rather than end the loop and leave this process without a scheduler
+                # for the rest of its life.
+                log.error("scheduler %s cannot reach the database to stand for leader (%s); "
+                          "trying again in %g s", self.lease.holder, exc, cfg.standby_poll_seconds)
+                acquired = False
+            if acquired:
                 try:
                     await self._lead()
+                except SQLAlchemyError as exc:
+                    log.error("scheduler %s stops leading: database error (%s)",
+                              self.lease.holder, exc)
                 finally:
                     await asyncio.to_thread(self.lease.release)
                     self.leading.clear()

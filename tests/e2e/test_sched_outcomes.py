@@ -19,6 +19,7 @@ from tests.e2e.outbound import (
     originate_records,
     originates_per_task,
     scheduler_settings,
+    sqlite_only,
     task_row,
     wait_until,
 )
@@ -139,3 +140,31 @@ async def test_customer_first_outcomes_through_the_outbound_flow(
     (call,) = calls_of_attempt(engine, attempt.id)
     assert call.direction is CallDirection.OUTBOUND
     assert call.answered_by_agent_id == stack.agents["1001"]
+
+
+@sqlite_only
+async def test_a_callback_request_goes_to_another_agent_when_the_first_phone_is_busy(
+    tmp_path: Path, engine: Engine, db_url: str, sounds: Path
+) -> None:
+    """The longest-idle agent is the one whose phone never takes a call (always busy): the
+    busy hour's callback requests kept being given to it at every retry and never reached
+    their customers. After its phone failed once, the next attempt goes to another agent."""
+    agents = {"1001": AgentBehaviour(mode="busy"), "1002": AgentBehaviour(answer_on_ring=1)}
+    sched = scheduler_settings(agent_retry_delay_seconds=0.3)
+    async with running_stack(tmp_path, engine, db_url, sounds, agents, scheduler=True,
+                             scheduler_settings=sched) as stack:
+        sim = stack.sim
+        sim.set_customer(ANSWERS, CustomerBehaviour(answer_after=1.0,
+                                                    in_call=CallerBehaviour(talk_time=2.0)))
+        task = new_task(engine, stack.settings, f"+86{ANSWERS}", key="callback")
+        stack.runtime.scheduler.wake()  # type: ignore[union-attr]
+        await wait_until(lambda: task_row(engine, task).status is TaskStatus.DONE,
+                         timeout=10, what="the customer called back")
+        await sim.wait_idle(5)
+        truth = list(sim.truth)
+
+    rang = [r["offers"][0]["extension"] for r in originate_records(truth)]
+    assert rang == ["1001", "1002"]  # the busy phone once, then the other agent
+    first, second = attempts_of(engine, task)
+    assert first.agent_failed and first.agent_id == stack.agents["1001"]
+    assert second.outcome is CallOutcome.ANSWERED and second.agent_id == stack.agents["1002"]

@@ -318,3 +318,50 @@ async def test_a_blacklist_the_database_refuses_plays_nothing(
     with pytest.raises(InvalidInput, match="cannot be blacklisted"):
         await service.flag(people.agent, {"reason": "abusive", "blacklist": True})
     assert pbx.actions == []
+
+
+async def test_a_softphone_flag_while_the_database_is_away_is_kept_and_stored_when_it_is_back(
+    service: RecordingService, pbx: RecordingPbx, new_call, people, sessions, clock, monkeypatch
+) -> None:
+    """*71 while PostgreSQL restarts (issue 9's fault): nobody is there to flag again, so the
+    flag waits for the database and the recording is kept meanwhile, even past the grace
+    period; once the database is back the flag is taken and the recording stored. Before,
+    the flag was dropped with an error in the log and the sweep deleted the recording."""
+    service.FLAG_RETRY_MIN = service.FLAG_RETRY_MAX = 0.01  # type: ignore[misc]
+    call = await live_call(new_call)
+    flagged_at = clock()
+    away = [True]
+    real_actor = RecordingService._actor
+
+    def actor(self: RecordingService, user_id: int):  # type: ignore[no-untyped-def]
+        if away[0]:
+            raise OperationalError("SELECT users", {}, Exception("connection refused"))
+        return real_actor(self, user_id)
+
+    monkeypatch.setattr(RecordingService, "_actor", actor)
+    await service.handle(CallFlagged(at=flagged_at, call_key=call.key, reason="abusive",
+                                     flagged_by_user_id=None))
+    await call.end()
+    clock.advance(minutes=30)  # far past the grace period
+    await asyncio.sleep(0.05)  # retries meet the database still away
+    await service.sweep()
+    assert call.spool_file.exists(), "deleted while its flag waited for the database"
+
+    away[0] = False
+    for _ in range(200):
+        with sessions() as s:
+            if s.scalar(select(CallFlag)) is not None:
+                break
+        await asyncio.sleep(0.01)
+    with sessions() as s:
+        flag = s.scalar(select(CallFlag))
+    assert flag is not None and flag.source is FlagSource.FEATURE_CODE
+    assert flag.flagged_by_id == people.agent.user_id
+    assert flag.flagged_at == flagged_at  # when the agent dialled it, not when stored
+    await asyncio.sleep(0.05)
+    report = await service.sweep()
+    assert report.deleted == []
+    with sessions() as s:
+        rec = s.scalar(select(Recording))
+    assert rec is not None and rec.reason is RecordingReason.ABUSIVE
+    assert rec.flagged_at == flagged_at and not call.spool_file.exists()

@@ -513,3 +513,39 @@ async def test_an_agent_whose_phone_never_rang_is_free_when_the_attempt_ends() -
     again = await picker.pick("task-2", None)
     assert again is not None and again.agent_id == 1
     router.close()
+
+
+async def test_a_task_whose_agent_phone_failed_is_offered_to_another_agent_first() -> None:
+    """The longest-idle agent is the one whose phone never takes a call; picking it at every
+    retry kept a callback from ever reaching its customer. The task goes to another agent,
+    or waits for one; after ``forget_after`` the first may be tried again."""
+    import datetime as dt
+
+    from ami_bridge.agents import AgentBook, AgentInfo
+    from ami_bridge.router import Router
+    from hotline.domain.enums import AgentState, Role
+    from scheduler.agents import RouterPicker
+
+    book = AgentBook()
+    day = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    for agent_id, minutes in ((1, 0), (2, 5)):  # 1 idle the longest
+        book.add(AgentInfo(agent_id, f"100{agent_id}", f"PJSIP/100{agent_id}", role=Role.AGENT),
+                 presence=AgentState.READY, idle_since=day + dt.timedelta(minutes=minutes))
+    router = Router(book, reservation_timeout=10.0)
+    picker = RouterPicker(router, sessions=None, forget_after=0.2)  # type: ignore[arg-type]
+    offer = await picker.pick("task-1", None)
+    assert offer is not None and offer.agent_id == 1
+    picker.finished(offer, agent_failed=True)  # the phone was busy
+    other = await picker.pick("task-1", None)
+    assert other is not None and other.agent_id == 2
+    # another task still gets the longest-idle agent
+    third = await picker.pick("task-2", None)
+    assert third is not None and third.agent_id == 1
+    picker.release(third)
+    # agent 2 is taken: task-1 waits rather than ring the failing phone again...
+    assert await picker.pick("task-1", None) is None
+    await asyncio.sleep(0.25)
+    # ...until its failure is forgotten
+    again = await picker.pick("task-1", None)
+    assert again is not None and again.agent_id == 1
+    router.close()
