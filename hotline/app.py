@@ -43,6 +43,8 @@ from scheduler.service import OutboundScheduler
 
 log = logging.getLogger(__name__)
 
+GRACEFUL_WEB_SECONDS = 3
+
 
 @dataclass
 class Runtime:
@@ -188,8 +190,11 @@ async def serving_web(settings: Settings, engine: Engine, runtime: Runtime) -> A
     import uvicorn
 
     app = create_web_app(settings, engine, runtime)
+    # Live pages (SSE) keep their connections open: without a limit, Ctrl-C with a wallboard
+    # open in a browser would wait for that browser to leave.
     config = uvicorn.Config(
         app, host=settings.web.host, port=settings.web.port, log_config=None, lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_WEB_SECONDS,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

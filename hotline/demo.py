@@ -15,7 +15,6 @@ The demo changes two settings, and says so: business hours cover the whole day o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from sqlalchemy import Engine, select
 from hotline.app import Runtime, serving_web, stop_signal
 from hotline.settings import Settings
 from pbxsim.config import AmiUser, SimConfig
-from pbxsim.scenario import Scenario
+from pbxsim.scenario import Scenario, install, place_planned
 from pbxsim.simulator import PbxSimulator
 
 log = logging.getLogger(__name__)
@@ -81,17 +80,12 @@ def prepare(settings: Settings, engine: Engine, scenario: Scenario,
     from hotline.db import migrate
     from hotline.db.models import Agent, User
     from hotline.db.session import session_factory, transaction
-    from ivr.prompts.build import build_prompts
-    from ivr.prompts.catalogue import LANGUAGES, load_catalogue
+    from ivr.prompts.build import build_configured_prompts
+    from ivr.prompts.catalogue import load_catalogue
 
     migrate.upgrade(engine)
     ivr = settings.ivr
-    report = build_prompts(
-        load_catalogue(ivr.prompts_file), sounds_dir=ivr.sounds_dir,
-        overrides_dir=ivr.overrides_dir, hours=settings.hours,
-        voices={lang: ivr.voice(lang) for lang in LANGUAGES}, silence_dbfs=ivr.silence_dbfs,
-        languages=LANGUAGES,
-    )
+    report = build_configured_prompts(settings, load_catalogue(ivr.prompts_file))
     if report.errors:
         raise RuntimeError("prompts could not be built: " + "; ".join(map(str, report.errors)))
     echo(f"prompts: {len(report.built)} built, {len(report.unchanged)} unchanged "
@@ -134,25 +128,18 @@ def simulator_for(settings: Settings, *, speed: float, seed: int) -> PbxSimulato
     ))
 
 
-async def place_calls(sim: PbxSimulator, scenario: Scenario, stop: asyncio.Event,
-                      batches: int | None = None) -> int:
+async def place_calls(sim: PbxSimulator, scenario: Scenario, stop: asyncio.Event) -> int:
     """The scenario's callers, batch after batch (a fresh seed each time), until ``stop``;
     returns how many calls were placed."""
     placed = 0
     batch = 0
-    while not stop.is_set() and (batches is None or batch < batches):
+    while not stop.is_set():
         model = scenario.model.model_copy(update={"seed": scenario.model.seed + batch})
         plan = Scenario(model, scenario.source).plan()
-        start = sim.clock.now()
-        for planned in plan:
-            delay = planned.at - (sim.clock.now() - start)
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay / sim.clock.speed)
-            if stop.is_set():
-                return placed
-            await sim.place_call(planned.spec)
-            placed += 1
+        if not plan:  # a scenario without callers: the softphones only
+            await stop.wait()
+            break
+        placed += len(await place_planned(sim, plan, stop))
         batch += 1
     return placed
 
@@ -162,13 +149,7 @@ async def run_demo(settings: Settings, engine: Engine, scenario: Scenario, agent
     """Run pbxsim, hotline and the web pages until Ctrl-C / SIGTERM; returns calls placed."""
     stop = stop_signal()
     sim = simulator_for(settings, speed=speed, seed=scenario.seed)
-    for spec in scenario.agents():
-        sim.add_agent(spec)
-    default, numbers = scenario.customers()
-    if default is not None:
-        sim.set_default_customer(default)
-    for number, behaviour in numbers.items():
-        sim.set_customer(number, behaviour)
+    install(sim, scenario)
     await sim.start()
     runtime = Runtime.build(settings, engine, scheduler=True)
     callers: asyncio.Task[int] | None = None
@@ -196,7 +177,10 @@ async def run_demo(settings: Settings, engine: Engine, scenario: Scenario, agent
         # Calls in progress end as if the operator hung them all up, while hotline still
         # listens, so none is left open in the database.
         await sim.hang_up_all()
-        await asyncio.sleep(0.5)
+        for _ in range(50):  # until the bridge has read every Hangup (at most 5 s)
+            if not runtime.bridge.tracker.calls:
+                break
+            await asyncio.sleep(0.1)
         await runtime.stop()
         await sim.stop()
     return placed

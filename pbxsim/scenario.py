@@ -23,6 +23,7 @@ Example (see ``pbxsim/scenarios/*.yaml``)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -284,9 +285,8 @@ class ScenarioRun:
         }
 
 
-async def run_scenario(sim: PbxSimulator, scenario: Scenario, *, calls: int | None = None) -> ScenarioRun:
-    """Add the scenario's agents and customers, place its calls at their arrival times, and
-    return once every call has ended (its truth record written)."""
+def install(sim: PbxSimulator, scenario: Scenario) -> None:
+    """Give the simulator the scenario's agents' softphones and its customers' behaviours."""
     for spec in scenario.agents():
         sim.add_agent(spec)
     default, numbers = scenario.customers()
@@ -294,13 +294,34 @@ async def run_scenario(sim: PbxSimulator, scenario: Scenario, *, calls: int | No
         sim.set_default_customer(default)
     for number, behaviour in numbers.items():
         sim.set_customer(number, behaviour)
-    run = ScenarioRun(scenario.plan(calls))
+
+
+async def place_planned(sim: PbxSimulator, planned: list[PlannedCall],
+                        stop: asyncio.Event | None = None) -> list[CallHandle]:
+    """Place each call at its arrival time (simulated seconds from now); with ``stop``, no
+    new call once it is set."""
+    handles: list[CallHandle] = []
     start = sim.clock.now()
-    for planned in run.planned:
-        delay = planned.at - (sim.clock.now() - start)
+    for call in planned:
+        delay = call.at - (sim.clock.now() - start)
         if delay > 0:
-            await sim.clock.sleep(delay)
-        run.handles.append(await sim.place_call(planned.spec))
+            if stop is None:
+                await sim.clock.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), sim.clock.real(delay))
+        if stop is not None and stop.is_set():
+            break
+        handles.append(await sim.place_call(call.spec))
+    return handles
+
+
+async def run_scenario(sim: PbxSimulator, scenario: Scenario, *, calls: int | None = None) -> ScenarioRun:
+    """Add the scenario's agents and customers, place its calls at their arrival times, and
+    return once every call has ended (its truth record written)."""
+    install(sim, scenario)
+    run = ScenarioRun(scenario.plan(calls))
+    run.handles = await place_planned(sim, run.planned)
     if run.handles:
         run.records = list(await asyncio.gather(*(h.ended for h in run.handles)))
     await sim.flush()

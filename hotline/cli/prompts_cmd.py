@@ -48,23 +48,11 @@ def build(obj: CliContext, force: bool, only: tuple[str, ...], languages: tuple[
     file is refused with its name and the previous sound is kept. Exit status 1 if any prompt
     failed.
     """
-    from ivr.prompts.build import build_prompts
-    from ivr.prompts.catalogue import LANGUAGES
+    from ivr.prompts.build import build_configured_prompts
 
     settings = obj.settings
-    ivr = settings.ivr
-    catalogue = _catalogue(obj)
-    report = build_prompts(
-        catalogue,
-        sounds_dir=ivr.sounds_dir,
-        overrides_dir=ivr.overrides_dir,
-        hours=settings.hours,
-        voices={lang: ivr.voice(lang) for lang in LANGUAGES},
-        silence_dbfs=ivr.silence_dbfs,
-        languages=languages or LANGUAGES,
-        only=only or None,
-        force=force,
-    )
+    report = build_configured_prompts(settings, _catalogue(obj), languages=languages or None,
+                                      only=only or None, force=force)
     for key in report.built:
         click.echo(f"built      {key}")
     for key in report.removed:
@@ -73,7 +61,7 @@ def build(obj: CliContext, force: bool, only: tuple[str, ...], languages: tuple[
         click.echo(f"error: {error}", err=True)
     click.echo(
         f"{len(report.built)} built, {len(report.unchanged)} unchanged, {len(report.removed)} removed, "
-        f"{len(report.errors)} failed -> {ivr.sounds_dir}"
+        f"{len(report.errors)} failed -> {settings.ivr.sounds_dir}"
     )
     if not report.ok:
         raise SystemExit(1)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline.settings import HoursSettings
+from hotline.settings import HoursSettings, Settings
 from ivr.prompts.catalogue import LANGUAGES, Catalogue
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,30 @@ def build_prompts(
             report.removed.append(key)
     _write_manifest(manifest_path, manifest)
     return report
+
+
+def build_configured_prompts(
+    settings: Settings,
+    catalogue: Catalogue,
+    *,
+    languages: Iterable[str] | None = None,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+) -> BuildReport:
+    """:func:`build_prompts` with the folders, voices, hours and silence floor of
+    ``settings`` (``hotline prompts build`` and ``hotline demo`` build the same way)."""
+    ivr = settings.ivr
+    return build_prompts(
+        catalogue,
+        sounds_dir=ivr.sounds_dir,
+        overrides_dir=ivr.overrides_dir,
+        hours=settings.hours,
+        voices={lang: ivr.voice(lang) for lang in LANGUAGES},
+        silence_dbfs=ivr.silence_dbfs,
+        languages=languages or LANGUAGES,
+        only=only,
+        force=force,
+    )
 
 
 def missing_sounds(sounds_dir: Path, language: str, names: Iterable[str]) -> list[str]:

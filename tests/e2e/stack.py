@@ -269,32 +269,15 @@ def utc(ts: str | None) -> dt.datetime | None:
 @asynccontextmanager
 async def web_server(stack: Stack) -> AsyncIterator[str]:
     """The web app wired to the running stack as ``hotline serve`` wires it (live bus, agent
-    control, the recordings service), served by uvicorn on a free port in this event loop;
-    yields its base URL."""
-    import asyncio
+    control, the recordings service, ``hotline.app.serving_web``) on a free port in this
+    event loop; yields its base URL."""
+    from hotline.app import serving_web
 
-    import uvicorn
-
-    from hotline.app import create_web_app
-
-    app = create_web_app(stack.settings, stack.engine, stack.runtime)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.get_running_loop().create_task(server.serve(), name="web")
-    try:
-        for _ in range(200):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.02)
-        if not server.started:
-            raise RuntimeError("the web app did not start")
+    web = stack.settings.web.model_copy(update={"host": "127.0.0.1", "port": port})
+    settings = stack.settings.model_copy(update={"web": web})
+    async with serving_web(settings, stack.engine, stack.runtime):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def clock_from(moment: dt.datetime) -> Callable[[], dt.datetime]:
