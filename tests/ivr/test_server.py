@@ -224,7 +224,10 @@ async def test_many_calls_at_once_each_its_own_session(start_ivr: StartIvr) -> N
     for i, call in enumerate(calls):
         assert call.played()[:2] == ["greeting", "main_menu"]
         waited = call.first("ANSWER").t - call.reply_time("EXEC Ringing")
-        assert RING.ring_at(waited) == 3
+        # 60 sessions share one event loop with their 60 scripted Asterisks: on a loaded
+        # machine an answer aimed at ring 3 may land in ring 4, still inside the policy;
+        # the single-call tests pin ring 3 exactly
+        assert RING.min_ring <= RING.ring_at(waited) <= RING.max_ring
         assert call.variables["HOTLINE_CATEGORY"] == ["inquiry", "complaint", "repair"][i % 3]
         dialled.add(call.first("EXEC Dial").line)
     assert len(dialled) == n  # every call got its own agent
