@@ -137,7 +137,8 @@ async def test_ring5_deadline_takes_the_call_from_a_silent_agent(fake, sqlite_en
     hangup = await asterisk.wait_action("Hangup", 3)
     took = loop.time() - rang_at
     assert (hangup["Channel"], hangup["Cause"]) == (agent_channel, "19")
-    assert 1.0 - 0.2 <= took <= 1.0 + 0.2
+    # never before the end of ring 5; after it only by the machine's scheduling delay
+    assert 1.0 - 0.05 <= took <= 1.0 + 0.5
 
     [rna] = await rec.wait_for(AgentRingNoAnswer)
     assert (rna.agent_id, rna.consecutive) == (agent_id, 1)
