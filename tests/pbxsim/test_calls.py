@@ -5,6 +5,7 @@ registered, callers who give up or drop, feature codes, recordings, Originate.""
 from __future__ import annotations
 
 import asyncio
+import socket
 import wave
 from pathlib import Path
 
@@ -225,18 +226,40 @@ async def test_mixmonitor_b_records_the_conversation_only(tmp_path: Path) -> Non
     assert rec["recordings"] == [{"path": str(path), "seconds": pytest.approx(seconds, abs=0.01)}]
 
 
-async def test_without_an_agi_server_the_dialplan_goes_on_and_hangs_up(tmp_path: Path) -> None:
+async def test_without_an_agi_server_the_dialplan_tries_for_10_s_then_hangs_up(tmp_path: Path) -> None:
     async with running(config(tmp_path)) as sim:
         ami = await Ami.connect(sim.ami_port)
-        call = await sim.place_call(caller())
+        call = await sim.place_call(caller(patience=60.0))
         rec = await asyncio.wait_for(call.ended, 10)
         status = await ami.wait_event("VarSet", Channel=call.name, Variable="AGISTATUS")
         step = await ami.wait_event("Newexten", Channel=call.name, Application="Hangup")
         await ami.close()
     assert status["Value"] == "FAILURE"
-    assert step["Priority"] == "4"
-    assert rec["agi"] == [{"url": "agi://127.0.0.1:9/inbound", "status": "FAILURE"}]
+    assert step["Priority"] == "9"  # the dialplan's n(done)
+    assert rec["agi"] == [{"url": "agi://127.0.0.1:9/inbound", "status": "FAILURE"}] * 10
     assert rec["ended_by"] == "pbx" and rec["hangup_cause"] == 16
+    assert rec["answered_at_ring"] is None
+
+
+async def test_a_caller_arriving_while_hotline_restarts_is_taken_when_it_is_back(tmp_path: Path) -> None:
+    """The FastAGI server is down (hotline restarting): the dialplan holds the caller and tries
+    again each second, so the IVR takes the call once it listens, and rings from then on."""
+    ivr = TestIvr(IvrPlan(agents=["1001"]), SPEED)
+    with socket.socket() as probe:  # a port nothing listens on yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with running(config(tmp_path, agi_url=f"agi://127.0.0.1:{port}")) as sim:
+        sim.add_agent(AgentSpec("1001", AgentBehaviour(answer_on_ring=2)))
+        call = await sim.place_call(caller(talk_time=5.0, patience=60.0))
+        await asyncio.sleep(3.5 / SPEED)  # hotline is back 3.5 simulated seconds later
+        await ivr.start(port)
+        rec = await asyncio.wait_for(call.ended, 20)
+    await ivr.stop()
+    statuses = [a["status"] for a in rec["agi"]]
+    assert statuses[:-1] == ["FAILURE"] * (len(statuses) - 1) and 3 <= len(statuses) - 1 <= 5
+    assert statuses[-1] != "FAILURE"
+    assert rec["answered_at_ring"] == 3  # counted from the IVR's ringing, not from the arrival
+    assert rec["answered_by"] == "1001" and rec["ended_by"] == "caller"
 
 
 async def test_hangup_notice_and_dead_channel_rules(tmp_path: Path) -> None:

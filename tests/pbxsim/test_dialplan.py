@@ -19,8 +19,10 @@ def test_deploy_dialplan_loads_with_its_contexts_and_patterns() -> None:
     inbound = plan.find("hotline-inbound", "4008001234")
     assert inbound is not None and inbound.pattern == "_X."
     assert [(s.priority, s.app) for s in inbound.steps.values()] == [
-        (1, "NoOp"), (2, "Set"), (3, "AGI"), (4, "Hangup")]
-    assert plan.step("hotline-inbound", "4008001234", 3).args == "${HOTLINE_AGI}/inbound"  # type: ignore[union-attr]
+        (1, "NoOp"), (2, "Set"), (3, "Set"), (4, "AGI"), (5, "GotoIf"), (6, "Set"), (7, "Wait"),
+        (8, "Goto"), (9, "Hangup")]
+    assert plan.step("hotline-inbound", "4008001234", 4).args == "${HOTLINE_AGI}/inbound"  # type: ignore[union-attr]
+    assert inbound.labels == {"ivr": 4, "done": 9}
     assert plan.find("hotline-agents", "1001") is not None
     assert plan.find("hotline-agents", "10011") is None and plan.find("hotline-agents", "2001") is None
     assert plan.find("hotline-outbound-ivr", "s") is not None
