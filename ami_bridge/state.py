@@ -606,7 +606,7 @@ class CallTracker:
             leg.bridge = bridge
             self._bridges.setdefault(bridge, set()).add(leg.uniqueid)
         if leg.restored:
-            self._confirm_restored(leg, at, out)
+            self._confirm_restored(call, leg, item, at, out)
         if item.get("ChannelState") != "6":
             return
         if not leg.up:
@@ -631,19 +631,30 @@ class CallTracker:
             if change:
                 out.append(change)
 
-    def _confirm_restored(self, leg: Leg, at: dt.datetime, out: list[DomainEvent]) -> None:
-        """A restored leg Asterisk still has: its agent is ringing or talking again."""
+    def _confirm_restored(
+        self, call: Call, leg: Leg, item: Headers, at: dt.datetime, out: list[DomainEvent]
+    ) -> None:
+        """A restored leg Asterisk still has: its agent is ringing or talking again, and an
+        offer still ringing is reported again, dated its stored ringing start, so that the
+        ring-5 deadline takes it away when it is due (not five rings after the restart)."""
         leg.restored = False
         live = leg.agent
         if live is None:
             return
-        change = None
         if leg.agent_answered or (leg.is_origin and leg.up):
             change = self.agents.talking(live, leg.uniqueid, at)
+            if change:
+                out.append(change)
         elif leg.offered and not leg.offer_closed:
             change = self.agents.ringing(live, leg.uniqueid, at)
-        if change:
-            out.append(change)
+            if change:
+                out.append(change)
+            if item.get("ChannelState") == "5" and leg.ringing_at is not None:
+                out.append(CallOffered(
+                    at=leg.ringing_at, pbx=self.pbx, call_key=call.key,
+                    agent_id=live.info.agent_id, extension=live.info.extension,
+                    channel=leg.channel, uniqueid=leg.uniqueid,
+                ))
 
     def _adopt(self, item: Headers, at: dt.datetime, out: list[DomainEvent]) -> None:
         uid = item.get("Uniqueid", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hotline.domain.events import AgentStateChanged, CallArrived
+from hotline.domain.events import AgentStateChanged, CallArrived, CallOffered
 from tests.ami_bridge.replay import at, capture_events, ended, final_records, of, replay, tracker
 
 CALLER = {"Channel": "PJSIP/sipp-0000002a", "Uniqueid": "1795390440.104",
@@ -183,3 +183,20 @@ def test_restore_leaves_calls_followed_here_and_ended_calls_alone() -> None:
     assert t.restore([stored]) == 0  # already followed
     closed = dataclasses.replace(stored, linkedid="1.1", uniqueid="1.1", ended_at=at(9.0), legs=())
     assert tracker().restore([closed]) == 0
+
+
+def test_an_offer_still_ringing_after_a_restart_keeps_its_ring5_deadline() -> None:
+    """The agent's phone was ringing when the bridge died: the restored offer is reported
+    again at its stored ringing start, which is what the ring-5 deadline counts from."""
+    stored, _after = _stored_at(5.0)
+    [offer_leg] = [leg for leg in stored.legs if leg.role == "agent"]
+    assert offer_leg.ringing_at is not None and offer_leg.dial_status is None
+    t = tracker((1001, "1001", "PJSIP/agent1001"))
+    t.restore([stored])
+
+    events = t.resync([{**CALLER, "Duration": "00:00:04"},
+                       {**AGENT, "ChannelState": "5", "BridgeId": ""}], at(6.0))
+
+    [offer] = of(events, CallOffered)
+    assert (offer.uniqueid, offer.at, offer.agent_id) == (offer_leg.uniqueid, offer_leg.ringing_at, 1001)
+    assert t.agents.get(1001).state == "ringing" and t.is_ringing_offer(offer_leg.uniqueid)
