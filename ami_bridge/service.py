@@ -35,7 +35,7 @@ from ami_bridge.protocol import ActionTimeout, AmiClient, AmiConfig, AmiError
 from ami_bridge.router import Router
 from ami_bridge.stale import stale_call_records
 from ami_bridge.state import END_LOST, CallTracker, TrackerConfig
-from ami_bridge.writer import CallWriter
+from ami_bridge.writer import CallWriter, open_call_records
 from hotline.bus import EventBus
 from hotline.db.models import Agent, User
 from hotline.domain.calendar import WorkingCalendar
@@ -205,6 +205,7 @@ class Bridge:
         self.bus.publish(LinkStateChanged(at=self.clock(), pbx=self.pbx, up=up, detail=detail))
 
     async def _resync(self) -> None:
+        await self._restore_stored_calls()
         for attempt in range(3):
             asked = self.clock()
             try:
@@ -228,6 +229,27 @@ class Bridge:
                 ))
         log.info("resynchronised with Asterisk: %d channels up, %d calls followed",
                  len(channels), len(self.tracker.calls))
+
+    async def _restore_stored_calls(self) -> None:
+        """After a restart (a crash, a kill) the tracker knows no call, though the database
+        has the calls the dead process was following, with every fact it had stored. They
+        are followed again from those records, so the resync that follows treats the restart
+        like a disconnect of a bridge that knew them: what was stored stays, what Asterisk
+        still has goes on, what it no longer has ended unseen. Done before the channel list
+        is asked for, so that their events arriving meanwhile already find them. If the
+        records cannot be read, the calls are adopted from the list and the writer merges
+        them into their rows (``CallRecord.adopted``)."""
+        try:
+            records = await asyncio.to_thread(
+                open_call_records, self.engine, self.pbx, exclude=self.tracker.known_linkedids()
+            )
+        except Exception:
+            log.exception("resync: cannot read the stored calls still open; calls in progress "
+                          "are adopted from Asterisk's channel list alone")
+            return
+        restored = self.tracker.restore(records)
+        if restored:
+            log.info("resync: following again %d call(s) stored as in progress", restored)
 
     async def _close_stale_calls(self, asked_at: dt.datetime) -> None:
         """Calls stored as in progress that Asterisk no longer has and that no bridge of this

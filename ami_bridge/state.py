@@ -46,6 +46,8 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
 
 from ami_bridge.agents import AgentBook, AgentLive, channel_interface
 from ami_bridge.frames import AmiMessage, RawFilter, raw_header
@@ -135,7 +137,7 @@ class Leg:
         "ended_at", "rings_at_answer", "dial_status", "hangup_cause", "hangup_cause_text",
         "up", "last_seen", "context", "exten", "bridge", "left_from", "offered",
         "offer_closed", "agent_answered", "sibling", "dtmf", "record_file", "is_origin",
-        "dialled", "created_ts", "ringing_ts", "answered_ts", "adopted",
+        "dialled", "created_ts", "ringing_ts", "answered_ts", "adopted", "restored",
     )
 
     def __init__(self, uniqueid: str, channel: str, role: LegRole, at: dt.datetime) -> None:
@@ -166,6 +168,9 @@ class Leg:
         self.is_origin = False
         self.dialled = False  # the destination of a Dial (DialBegin seen)
         self.adopted = False  # first seen in CoreShowChannels: its past is unknown
+        # rebuilt from the database after a restart, not yet confirmed alive by Asterisk (the
+        # agents' book does not count it until then)
+        self.restored = False
         # Asterisk's Timestamp of the leg's birth, ringing start and answer, when it sends them
         self.created_ts: float | None = None
         self.ringing_ts: float | None = None
@@ -189,7 +194,7 @@ class Call:
         "ended_at", "rings_at_answer", "answered_by", "disposition", "hangup_cause",
         "hangup_cause_text", "end_reason", "abnormal", "legs", "live", "attempt_id",
         "talking", "talking_agent", "first_end", "first_end_how", "first_end_talking",
-        "party", "offered", "dirty",
+        "party", "offered", "dirty", "adopted",
     )
 
     def __init__(self, linkedid: str, key: str, at: dt.datetime) -> None:
@@ -227,6 +232,8 @@ class Call:
         self.party: Leg | None = None
         self.offered = False
         self.dirty = False
+        # first seen in CoreShowChannels with nothing stored to restore it from
+        self.adopted = False
 
     def record(self, pbx: str, disposition: CallDisposition | None = None) -> CallRecord:
         shown = disposition or self.disposition
@@ -243,6 +250,7 @@ class Call:
             hangup_cause_text=self.hangup_cause_text, end_reason=self.end_reason,
             abnormal_end=self.abnormal, legs=tuple(leg.record() for leg in self.legs.values()),
             attempt_id=int(self.attempt_id) if self.attempt_id and self.attempt_id.isdigit() else None,
+            adopted=self.adopted,
         )
 
 
@@ -271,6 +279,19 @@ def _timestamp(value: str | None) -> float | None:
         return None
     try:
         return float(value)
+    except ValueError:
+        return None
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum(kind: type[_E], value: str | None) -> _E | None:
+    """A stored value back as its enum (None if missing or no longer valid)."""
+    if value is None:
+        return None
+    try:
+        return kind(value)
     except ValueError:
         return None
 
@@ -485,12 +506,93 @@ class CallTracker:
         self._flush(out, at)
         return out
 
+    def restore(self, records: Iterable[CallRecord]) -> int:
+        """Follow again the calls a bridge stored before it stopped (a crash, a kill): the
+        records of this PBX's calls still open in the database. Call before :meth:`resync`.
+
+        Each call comes back as it was stored (arrival, ringing, answers, rings at answer,
+        who answered, category, queue, what the IVR set, every leg with its offer's outcome),
+        so the resync treats the restart as a disconnect of a bridge that knew them: a leg
+        Asterisk still has goes on, one it no longer has ended at its last stored sign of
+        life, a channel born meanwhile joins its call. The facts stay as stored, and what
+        happens next is judged with them (``ivr_only`` rather than ``missed``, the answering
+        agent, the ring at answer) instead of starting from an estimate.
+
+        Calls already followed here (or just ended here) are left alone. Returns how many
+        calls were restored."""
+        restored = 0
+        for rec in records:
+            lid = rec.linkedid
+            if (rec.pbx != self.pbx or rec.ended_at is not None or not rec.legs
+                    or lid in self.calls or lid in self._ended
+                    or any(leg.uniqueid in self.legs for leg in rec.legs)):
+                continue
+            self._restore_call(rec)
+            restored += 1
+        return restored
+
+    def _restore_call(self, rec: CallRecord) -> None:
+        call = Call(rec.linkedid, call_key(self.pbx, rec.linkedid), rec.arrived_at)
+        call.uniqueid = rec.uniqueid
+        call.direction = _enum(CallDirection, rec.direction) or CallDirection.INBOUND
+        call.caller_number = rec.caller_number
+        call.dialled_number = rec.dialled_number
+        call.category = _enum(CallCategory, rec.category)
+        call.queue = rec.queue
+        call.ringing_at = rec.ringing_at
+        call.answered_at = rec.answered_at
+        call.agent_answered_at = rec.agent_answered_at
+        call.rings_at_answer = rec.rings_at_answer
+        call.answered_by = self.agents.get(rec.answered_by_agent_id) if rec.answered_by_agent_id else None
+        # an open call's stored disposition is the one the IVR set (others are derived at the end)
+        call.disposition = _enum(CallDisposition, rec.disposition)
+        call.attempt_id = str(rec.attempt_id) if rec.attempt_id is not None else None
+        for stored in rec.legs:
+            leg = Leg(stored.uniqueid, stored.channel,
+                      _enum(LegRole, stored.role) or LegRole.OTHER, stored.created_at)
+            leg.restored = True
+            leg.agent = self.agents.get(stored.agent_id) if stored.agent_id else None
+            leg.ringing_at = stored.ringing_at
+            leg.answered_at = stored.answered_at
+            leg.ended_at = stored.ended_at
+            leg.rings_at_answer = stored.rings_at_answer
+            leg.dial_status = stored.dial_status
+            leg.hangup_cause = stored.hangup_cause
+            leg.hangup_cause_text = stored.hangup_cause_text
+            leg.is_origin = stored.uniqueid == rec.uniqueid
+            leg.up = stored.answered_at is not None and stored.ended_at is None
+            leg.last_seen = max(t for t in (stored.created_at, stored.ringing_at,
+                                            stored.answered_at, stored.ended_at) if t is not None)
+            if leg.role is LegRole.AGENT and not leg.is_origin:
+                leg.dialled = True
+                leg.offered = stored.ringing_at is not None
+                leg.agent_answered = stored.dial_status == "ANSWER" or stored.rings_at_answer is not None
+                leg.offer_closed = leg.agent_answered or stored.dial_status is not None or stored.ended_at is not None
+                if leg.offered and call.direction is not CallDirection.INTERNAL:
+                    call.offered = True
+            call.legs[leg.uniqueid] = leg
+            if leg.ended_at is None:
+                call.live += 1
+                self.legs[leg.uniqueid] = (call, leg)
+        origin = call.legs.get(call.uniqueid)
+        if origin is not None and origin.role in _PARTY_ROLES:
+            call.party = origin
+        else:
+            call.party = next((leg for leg in call.legs.values() if leg.role is LegRole.CUSTOMER), None)
+        party_up = call.party is not None and call.party.ended_at is None
+        for leg in call.legs.values():
+            talks = leg.agent_answered or (leg.is_origin and leg.agent is not None and leg.up)
+            if talks and leg.ended_at is None and party_up and leg.agent is not None:
+                call.talking = True
+                call.talking_agent = leg.agent
+        self.calls[call.linkedid] = call
+
     def _lose_leg(self, call: Call, leg: Leg, out: list[DomainEvent]) -> None:
         leg.ended_at = leg.last_seen
         call.live -= 1
         self._touch(call)
         self.legs.pop(leg.uniqueid, None)
-        if leg.agent is not None:
+        if leg.agent is not None and not leg.restored:
             change = self.agents.leg_gone(leg.agent, leg.uniqueid, leg.last_seen, after_talk=leg.agent_answered)
             if change:
                 out.append(change)
@@ -499,6 +601,12 @@ class CallTracker:
         self, call: Call, leg: Leg, item: Headers, at: dt.datetime, out: list[DomainEvent]
     ) -> None:
         leg.last_seen = at
+        bridge = item.get("BridgeId")
+        if bridge and leg.bridge is None:
+            leg.bridge = bridge
+            self._bridges.setdefault(bridge, set()).add(leg.uniqueid)
+        if leg.restored:
+            self._confirm_restored(call, leg, item, at, out)
         if item.get("ChannelState") != "6":
             return
         if not leg.up:
@@ -523,7 +631,36 @@ class CallTracker:
             if change:
                 out.append(change)
 
+    def _confirm_restored(
+        self, call: Call, leg: Leg, item: Headers, at: dt.datetime, out: list[DomainEvent]
+    ) -> None:
+        """A restored leg Asterisk still has: its agent is ringing or talking again, and an
+        offer still ringing is reported again, dated its stored ringing start, so that the
+        ring-5 deadline takes it away when it is due (not five rings after the restart)."""
+        leg.restored = False
+        live = leg.agent
+        if live is None:
+            return
+        if leg.agent_answered or (leg.is_origin and leg.up):
+            change = self.agents.talking(live, leg.uniqueid, at)
+            if change:
+                out.append(change)
+        elif leg.offered and not leg.offer_closed:
+            change = self.agents.ringing(live, leg.uniqueid, at)
+            if change:
+                out.append(change)
+            if item.get("ChannelState") == "5" and leg.ringing_at is not None:
+                out.append(CallOffered(
+                    at=leg.ringing_at, pbx=self.pbx, call_key=call.key,
+                    agent_id=live.info.agent_id, extension=live.info.extension,
+                    channel=leg.channel, uniqueid=leg.uniqueid,
+                ))
+
     def _adopt(self, item: Headers, at: dt.datetime, out: list[DomainEvent]) -> None:
+        uid = item.get("Uniqueid", "")
+        known = self.calls.get(item.get("Linkedid") or uid)
+        if known is not None and uid in known.legs:
+            return  # a leg restored as ended that Asterisk still lists: keep what is stored
         seconds = 0
         duration = item.get("Duration") or ""
         try:
@@ -534,10 +671,12 @@ class CallTracker:
         born = at - dt.timedelta(seconds=seconds)
         # the channel's answer time is unknown: create it as it was born, then mark it up
         self._newchannel({k: v for k, v in item.items() if k != "ChannelState"}, born, out)
-        found = self.legs.get(item.get("Uniqueid", ""))
+        found = self.legs.get(uid)
         if found is None:
             return
         call, leg = found
+        if known is None:
+            call.adopted = True
         leg.adopted = True
         leg.last_seen = at
         # (the list's channel variables come as keys of their own, see AmiPbxActions)
@@ -592,8 +731,10 @@ class CallTracker:
                 del self._ended[lid]
             call = Call(lid, call_key(self.pbx, lid), at)
             self.calls[lid] = call
-        # the first channel of a call carries its Linkedid; a call first seen through another
-        # channel (the bridge started mid-call) gets its origin from the resync
+            # the first channel of a call carries its Linkedid; a call first seen through
+            # another channel (the bridge started mid-call) gets its origin from the resync,
+            # and its past (arrival included) is unknown
+            call.adopted = uid != lid
         origin = uid == lid
         agent = self.agents.for_channel(channel)
         if origin:

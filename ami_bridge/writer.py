@@ -43,7 +43,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from hotline.db.models import Agent, Call, CallLeg, Customer, OutboundTask
-from hotline.domain.events import AgentStateChanged, CallEnded, CallRecord, CallUpdated, DomainEvent
+from hotline.domain.events import (
+    AgentStateChanged,
+    CallEnded,
+    CallRecord,
+    CallUpdated,
+    DomainEvent,
+    LegRecord,
+)
 from hotline.domain.phone import try_normalize_phone
 from hotline.settings import Settings
 from scheduler.rules.dropped_call import create_dropped_call_task, dropped_call_key
@@ -61,6 +68,12 @@ _LEG_FIELDS = (
     "channel", "role", "agent_id", "created_at", "ringing_at", "answered_at", "ended_at",
     "rings_at_answer", "dial_status", "hangup_cause", "hangup_cause_text",
 )
+# What an adopted record (CallRecord.adopted) may tell better than the stored row: how the
+# call or leg ended, which happened after the adoption. Every other stored value is kept.
+_CALL_ENDING = frozenset({
+    "ended_at", "disposition", "hangup_cause", "hangup_cause_text", "end_reason", "abnormal_end",
+})
+_LEG_ENDING = frozenset({"ended_at", "hangup_cause", "hangup_cause_text"})
 
 
 @dataclass(frozen=True)
@@ -358,6 +371,7 @@ class CallWriter:
             ):
                 ids[(pbx, linkedid)] = call_id
         if old:
+            stored = _stored(conn, Call, _CALL_FIELDS, [ids[(r.pbx, r.linkedid)] for r in old if r.adopted])
             rows = []
             for r in old:
                 call_id = ids[(r.pbx, r.linkedid)]
@@ -365,7 +379,10 @@ class CallWriter:
                 # linked (by hand, or to another card since) stays as it is
                 known = has_customer.get(call_id)
                 customer_id = known if known is not None else customers.get(r.caller_number or "")
-                rows.append(dict(_call_values(r), customer_id=customer_id, _id=call_id))
+                values = _call_values(r)
+                if call_id in stored:
+                    values = _merged(values, stored[call_id], _CALL_ENDING)
+                rows.append(dict(values, customer_id=customer_id, _id=call_id))
             conn.execute(update(Call).where(Call.id == bindparam("_id")), rows)
         self._write_legs(conn, records, ids)
         return ids
@@ -410,6 +427,7 @@ class CallWriter:
         legs = [(r.pbx, ids[(r.pbx, r.linkedid)], leg) for r in records for leg in r.legs]
         if not legs:
             return
+        adopted = {(r.pbx, leg.uniqueid) for r in records if r.adopted for leg in r.legs}
         existing: dict[tuple[str, str], int] = {}
         pbxs = {pbx for pbx, _cid, _leg in legs}
         for pbx in pbxs:
@@ -418,6 +436,7 @@ class CallWriter:
                 select(CallLeg.uniqueid, CallLeg.id).where(CallLeg.pbx == pbx, CallLeg.uniqueid.in_(uids))
             ):
                 existing[(pbx, uid)] = leg_id
+        stored = _stored(conn, CallLeg, _LEG_FIELDS, [existing[k] for k in adopted if k in existing])
         new_rows, old_rows = [], []
         for pbx, call_id, leg in legs:
             values = {f: getattr(leg, f) for f in _LEG_FIELDS}
@@ -425,6 +444,8 @@ class CallWriter:
             if leg_id is None:
                 new_rows.append(dict(values, pbx=pbx, uniqueid=leg.uniqueid, call_id=call_id))
             else:
+                if leg_id in stored:
+                    values = _merged(values, stored[leg_id], _LEG_ENDING)
                 old_rows.append(dict(values, _id=leg_id, call_id=call_id))
         if new_rows:
             conn.execute(insert(CallLeg), new_rows)
@@ -495,6 +516,66 @@ class CallWriter:
 
 def _call_values(r: CallRecord) -> dict[str, Any]:
     return {f: getattr(r, f) for f in _CALL_FIELDS}
+
+
+def _stored(conn: Any, table: Any, fields: tuple[str, ...], row_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The stored values of these rows (by id): what an adopted record is merged into."""
+    if not row_ids:
+        return {}
+    columns = [getattr(table, f) for f in fields]
+    return {
+        row[0]: dict(zip(fields, row[1:], strict=True))
+        for row in conn.execute(select(table.id, *columns).where(table.id.in_(row_ids)))
+    }
+
+
+def _merged(new: dict[str, Any], stored: dict[str, Any], ending: frozenset[str]) -> dict[str, Any]:
+    """An adopted record over its stored row: a value known there is kept (a time is never
+    moved to an estimate, an outcome never forgotten), an unknown one filled in; only how it
+    ended comes from the record, when the record knows it."""
+    merged = {}
+    for name, value in new.items():
+        old = stored.get(name)
+        if name in ending:
+            merged[name] = value if value is not None else old
+        else:
+            merged[name] = old if old is not None else value
+    return merged
+
+
+def _text(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def open_call_records(
+    engine: Engine, pbx: str, *, exclude: frozenset[str] = frozenset(), limit: int = 10_000
+) -> list[CallRecord]:
+    """The stored records of ``pbx``'s calls still open (as a bridge that stopped left them),
+    whose linkedid is not in ``exclude``, for :meth:`ami_bridge.state.CallTracker.restore`.
+    Blocking: run it in a worker thread."""
+    with engine.connect() as conn:
+        calls = [
+            row for row in conn.execute(
+                select(Call.id, Call.linkedid, *(getattr(Call, f) for f in _CALL_FIELDS))
+                .where(Call.pbx == pbx, Call.ended_at.is_(None))
+                .order_by(Call.id).limit(limit)
+            )
+            if row[1] not in exclude
+        ]
+        if not calls:
+            return []
+        legs: dict[int, list[LegRecord]] = {row[0]: [] for row in calls}
+        for row in conn.execute(
+            select(CallLeg.call_id, CallLeg.uniqueid, *(getattr(CallLeg, f) for f in _LEG_FIELDS))
+            .where(CallLeg.call_id.in_(list(legs))).order_by(CallLeg.id)
+        ):
+            values = {f: _text(v) for f, v in zip(_LEG_FIELDS, row[2:], strict=True)}
+            legs[row[0]].append(LegRecord(uniqueid=row[1], **values))
+    return [
+        CallRecord(pbx=pbx, linkedid=row[1], legs=tuple(legs[row[0]]),
+                   **{f: _text(v) for f, v in zip(_CALL_FIELDS, row[2:], strict=True)})
+        for row in calls
+    ]
 
 
 def _first_line(exc: BaseException) -> str:

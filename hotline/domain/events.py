@@ -169,7 +169,8 @@ class LegRecord:
 @dataclass(frozen=True, kw_only=True)
 class CallRecord:
     """A call as the bridge knows it now (mirrors ``Call``); the writer upserts it whole, so
-    a later record of the same call simply replaces an earlier one."""
+    a later record of the same call simply replaces an earlier one (an ``adopted`` one is
+    merged instead, see below)."""
 
     pbx: str
     linkedid: str
@@ -196,6 +197,11 @@ class CallRecord:
     # scheduler can settle the attempt from the call and, after a crash, tell an attempt
     # that was dialled from one that never left.
     attempt_id: int | None = None
+    # Rebuilt from Asterisk's channel list (CoreShowChannels) after a restart without the
+    # facts stored before it (they could not be read): its arrival is an estimate from the
+    # channel's age and its past (rings, offers) unknown. The writer then merges it into the
+    # stored row (keeps every value known there, fills in the rest) instead of replacing it.
+    adopted: bool = False
 
     @property
     def call_key(self) -> str:

@@ -379,3 +379,41 @@ async def test_an_outbound_call_is_stored_with_its_attempt(engine: Engine) -> No
         assert (call.attempt_id, call.direction, call.caller_number) == (7, "outbound", "+8613900000001")
         assert {leg.role: leg.dial_status for leg in call.legs} == {"agent": "ANSWER", "customer": "BUSY"}
         assert s.scalar(select(Call.id).where(Call.attempt_id == 7)) == call.id
+
+
+async def test_a_call_adopted_without_its_stored_record_is_merged_into_its_row(engine: Engine) -> None:
+    """A bridge restarted mid-call that could not read the stored calls adopts the call from
+    the channel list alone (arrival estimated from the channel's age, rings unknown). Its
+    records fill in the row; they never move what the dead bridge stored."""
+    ids = agents_in_db(engine, ("1001", "PJSIP/agent1001"))
+    interfaces = {"1001": "PJSIP/agent1001"}
+    events = capture_events("14")
+    before = [e for e in events if e[0] < 10.0]
+    after = [e for e in events if e[0] >= 10.0]
+    await write_all(CallWriter(engine, Settings()), replay(tracker_for(ids, interfaces), before))
+    with Session(engine) as s:
+        was = s.scalars(select(Call)).one()
+        stored = (was.arrived_at, was.answered_at, was.rings_at_answer, was.answered_by_agent_id)
+        stored_legs = {leg.uniqueid: (leg.created_at, leg.dial_status, leg.rings_at_answer)
+                       for leg in was.legs}
+    assert stored[2] is not None and any(d == "ANSWER" for _c, d, _r in stored_legs.values())
+
+    fresh = tracker_for(ids, interfaces)
+    bridge = "5cd2576b-b110-49a5-b584-bdfa5bc81534"
+    adopted = fresh.resync([
+        {"Channel": "PJSIP/sipp-0000002a", "Uniqueid": "1795390440.104", "Linkedid": "1795390440.104",
+         "ChannelState": "6", "Duration": "00:00:03", "BridgeId": bridge},
+        {"Channel": "PJSIP/agent1001-0000002b", "Uniqueid": "1795390440.105",
+         "Linkedid": "1795390440.104", "ChannelState": "6", "Duration": "00:00:02", "BridgeId": bridge},
+    ], at(12.0))
+    assert final_records(adopted)["1795390440.104"].adopted
+    await write_all(CallWriter(engine, Settings()), adopted + replay(fresh, after))
+
+    with Session(engine) as s:
+        call = s.scalars(select(Call)).one()
+        assert (call.arrived_at, call.answered_at, call.rings_at_answer, call.answered_by_agent_id) == stored
+        assert {leg.uniqueid: (leg.created_at, leg.dial_status, leg.rings_at_answer)
+                for leg in call.legs} == stored_legs
+        # how it ended comes from the new bridge
+        assert (call.ended_at, call.end_reason, call.disposition) == (at(16.289), "caller-hangup", "answered")
+        assert all(leg.ended_at is not None for leg in call.legs)
