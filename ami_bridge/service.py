@@ -137,6 +137,9 @@ class Bridge:
         await self.writer.start()
         if self._own_bus:
             await self.bus.start()
+        # the calls a previous process left in progress are known before the first event
+        # arrives: a caller hanging up just after the link is up must find its call
+        await self._restore_stored_calls()
         await self.client.start()
         self._roster_task = asyncio.get_running_loop().create_task(self._roster_loop(), name="roster-check")
 
@@ -235,8 +238,9 @@ class Bridge:
         has the calls the dead process was following, with every fact it had stored. They
         are followed again from those records, so the resync that follows treats the restart
         like a disconnect of a bridge that knew them: what was stored stays, what Asterisk
-        still has goes on, what it no longer has ended unseen. Done before the channel list
-        is asked for, so that their events arriving meanwhile already find them. If the
+        still has goes on, what it no longer has ended unseen. Done at start, before the link
+        is up, so that the first events already find them, and again before each channel
+        list (calls stored open by no one this process follows). If the
         records cannot be read, the calls are adopted from the list and the writer merges
         them into their rows (``CallRecord.adopted``)."""
         try:

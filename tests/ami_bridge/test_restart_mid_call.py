@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
+import ami_bridge.service
 from ami_bridge.service import Bridge
 from hotline.bus import EventBus
 from hotline.db.models import Call
@@ -176,3 +178,42 @@ async def test_a_call_in_progress_keeps_its_stored_facts_across_a_bridge_killed_
     assert (after[ANSWERED].disposition, after[ANSWERED].end_reason) == ("answered", "caller-hangup")
     assert after[ANSWERED].answered_by_agent_id == agent_id
     assert (after[IVR_ONLY].disposition, after[IVR_ONLY].end_reason) == ("ivr_only", "system-hangup")
+
+
+async def test_a_caller_hanging_up_as_the_restarted_bridge_connects_is_seen(
+    sim: PbxSimulator, sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new bridge knows the calls left in progress before its link is up: a caller who
+    hangs up while it is still busy with the database (here: slow, 0.5 s a read) is stored
+    as a caller's hang-up, not as a system hang-up or a call lost in a disconnect."""
+    engine = sqlite_engine
+    with Session(engine) as s, s.begin():
+        make_user(s, "agent1001", "agent", extension="1001")
+    settings = bridge_settings(sim, str(engine.url))
+    bridge_a, bus_a = await started(settings, engine)
+    answered = await sim.place_call(CallerSpec("13800000001", dnid=ANSWERED,
+                                               behaviour=CallerBehaviour(talk_time=60)))
+    await until(lambda: ANSWERED in stored(engine)
+                and any(f[2] == "ANSWER" for f in stored(engine)[ANSWERED].legs.values()))
+    await sigkill(bridge_a, bus_a)
+
+    loop = asyncio.get_running_loop()
+    bus_b = EventBus()
+    bridge_b = Bridge(settings, engine, bus_b)
+    read = ami_bridge.service.open_call_records
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        if bridge_b.client.connected:  # the link is up: the caller hangs up now
+            loop.call_soon_threadsafe(answered.hang_up)
+        time.sleep(0.5)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(ami_bridge.service, "open_call_records", slow_read)
+    await bus_b.start()
+    await bridge_b.start()
+    await asyncio.wait_for(answered.ended, 10)
+    await until(lambda: stored(engine)[ANSWERED].ended_at is not None)
+    await bridge_b.stop()
+    await bus_b.stop()
+    after = stored(engine)[ANSWERED]
+    assert (after.disposition, after.end_reason) == ("answered", "caller-hangup")
