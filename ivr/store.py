@@ -20,7 +20,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.db.models import BlacklistEntry, Call, Customer, OutboundTask
+from hotline.crm.known_blacklist import KnownBlacklist
+from hotline.db.models import Call, Customer, OutboundTask
 from hotline.db.session import transaction
 from hotline.settings import Settings
 from scheduler.tasks import add_task, requested_callback
@@ -56,6 +57,7 @@ class SqlCallStore:
         self.sessions = sessions
         self.settings = settings
         self.policy = WindowPolicy(settings)
+        self.blacklist = KnownBlacklist(sessions, name="IVR")
 
     async def is_blacklisted(self, phone: str) -> bool:
         return await asyncio.to_thread(self._is_blacklisted, phone)
@@ -64,9 +66,7 @@ class SqlCallStore:
         return await asyncio.to_thread(self._request_callback, request)
 
     def _is_blacklisted(self, phone: str) -> bool:
-        with self.sessions() as session:
-            found = session.scalar(select(BlacklistEntry.id).where(BlacklistEntry.phone == phone))
-            return found is not None
+        return self.blacklist.lookup(phone)
 
     def _request_callback(self, request: CallbackRequest) -> CallbackResult:
         with transaction(self.sessions) as session:

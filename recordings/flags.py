@@ -134,13 +134,6 @@ def store_flag(
     return StoredFlag(flag.id, escalation_id, recipients, blacklisted)
 
 
-def is_blacklisted(session: Session, caller_number: str | None, region: str) -> bool:
-    phone = try_normalize_phone(caller_number, region)
-    if phone is None:
-        return False
-    return session.scalar(select(BlacklistEntry.id).where(BlacklistEntry.phone == phone)) is not None
-
-
 def primary_flag(flags: list[CallFlag]) -> CallFlag:
     """The flag a recording is filed under: the gravest reason, and its first occurrence."""
     return min(flags, key=lambda f: (PRECEDENCE[f.reason], f.flagged_at, f.id))

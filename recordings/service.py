@@ -22,7 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.bus import EventBus
+from hotline.crm.known_blacklist import KnownBlacklist
 from hotline.db.models import Call, CallFlag
 from hotline.domain.enums import FlagSource, RecordingReason
 from hotline.domain.events import (
@@ -45,6 +46,7 @@ from hotline.domain.events import (
     EscalationRaised,
     RecordingStarted,
 )
+from hotline.domain.phone import try_normalize_phone
 from hotline.domain.ports import PbxActions
 from hotline.domain.spool import parse_spool_file_name
 from hotline.settings import Settings
@@ -53,7 +55,7 @@ from recordings.access import Actor, actor_for_user
 from recordings.archive import CallFacts, NotReadyToStore, find_call, keep_recording, refile
 from recordings.batch_writer import BatchWriter
 from recordings.errors import FlagNotStored, Forbidden, NotFound, TooLate
-from recordings.flags import FlagRequest, StoredFlag, is_blacklisted, store_flag
+from recordings.flags import FlagRequest, StoredFlag, store_flag
 from recordings.live import LiveCalls, TrackedCall
 from recordings.store import RecordingStore
 from recordings.transcode import TranscodeCache
@@ -131,6 +133,7 @@ class RecordingService:
         self.clock = clock
         self.store = RecordingStore(self.cfg.store_dir)
         self.cache = TranscodeCache(self.cfg.cache_dir, self.cfg.cache_max_mb * 1024 * 1024)
+        self.blacklist = KnownBlacklist(sessions, name="recordings")
         self.spool = self.cfg.spool_dir.resolve()
         self.calls = LiveCalls()
         self._grace = dt.timedelta(minutes=self.cfg.flag_grace_minutes)
@@ -250,16 +253,30 @@ class RecordingService:
         region = self.settings.default_region
         if not await self._db(self._blacklisted, call.caller_number, region):
             return
-        async with call.lock:
-            await self._store_flag(call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
-                                   None, at, False, None)
-            call.reasons.append(RecordingReason.BLACKLIST)
+
+        async def flag() -> None:
+            async with call.lock:
+                await self._store_flag(call, RecordingReason.BLACKLIST, "", FlagSource.BLACKLIST,
+                                       None, at, False, None)
+                call.reasons.append(RecordingReason.BLACKLIST)
+
         log.info("call %s from blacklisted %s is recorded from the start", call.call_key,
                  call.caller_number)
+        try:
+            await flag()
+        except (SQLAlchemyError, FlagNotStored) as exc:
+            # the blacklist copy knew the caller while the database is away: keep the
+            # recording and store the flag once it is back
+            call.pending_flags += 1
+            log.error("blacklist flag on %s not stored yet (%s); retrying until the database "
+                      "is back, the recording is kept meanwhile", call.call_key, exc)
+            self._retry_in_background(
+                call, self._until_stored(call, flag, f"blacklist flag on {call.call_key}"),
+                f"blacklist-flag-retry-{call.call_key}")
 
     def _blacklisted(self, number: str, region: str) -> bool:
-        with self.sessions() as session:
-            return is_blacklisted(session, number, region)
+        phone = try_normalize_phone(number, region)
+        return phone is not None and self.blacklist.lookup(phone)
 
     async def _flag_from_pbx(self, event: CallFlagged) -> None:
         """A feature code (*71/*72/*73) dialled by the agent, as the bridge reports it.
@@ -276,38 +293,53 @@ class RecordingService:
             log.error("flag %s on %s from the softphone not stored yet (%s); retrying until "
                       "the database is back, the recording is kept meanwhile", event.reason,
                       event.call_key, exc)
-            task = asyncio.get_running_loop().create_task(
-                self._retry_flag(call, event, played=isinstance(exc, FlagNotStored)),
-                name=f"flag-retry-{event.call_key}")
-            self._retries.add(task)
-            task.add_done_callback(self._retries.discard)
+            self._retry_in_background(
+                call, self._retry_flag(call, event, played=isinstance(exc, FlagNotStored)),
+                f"flag-retry-{event.call_key}")
 
     async def _retry_flag(self, call: TrackedCall, event: CallFlagged, *, played: bool) -> None:
         """Store a softphone flag the database could not take. ``played``: what the flag
         asks of Asterisk was done already (only the row is missing), so only the row is
         written; otherwise the whole flag is taken again, as late as the database allows."""
+        done = [played]
+
+        async def attempt() -> None:
+            try:
+                if done[0]:
+                    actor = await self._actor_for_flag(call, event)
+                    if actor is not None:
+                        await self._store_flag(call, event.reason, self._flag_text(event),
+                                               FlagSource.FEATURE_CODE, actor.user_id,
+                                               event.at, False, actor.client)
+                else:
+                    await self._flag_from_pbx_once(call, event)
+            except FlagNotStored:
+                done[0] = True
+                raise
+
+        await self._until_stored(call, attempt, f"flag {event.reason} on {event.call_key} from the softphone")
+
+    async def _until_stored(self, call: TrackedCall, attempt: Callable[[], Awaitable[None]], what: str) -> None:
+        """Try ``attempt`` with back-off until the database takes it; the call's recording is
+        kept meanwhile (``pending_flags``, which the caller raised before starting this)."""
         delay = self.FLAG_RETRY_MIN
         try:
             while True:
                 await asyncio.sleep(delay)
                 delay = min(self.FLAG_RETRY_MAX, delay * 2)
                 try:
-                    if played:
-                        actor = await self._actor_for_flag(call, event)
-                        if actor is not None:
-                            await self._store_flag(call, event.reason, self._flag_text(event),
-                                                   FlagSource.FEATURE_CODE, actor.user_id,
-                                                   event.at, False, actor.client)
-                    else:
-                        await self._flag_from_pbx_once(call, event)
-                except (SQLAlchemyError, FlagNotStored) as exc:
-                    played = played or isinstance(exc, FlagNotStored)
+                    await attempt()
+                except (SQLAlchemyError, FlagNotStored):
                     continue
-                log.warning("flag %s on %s from the softphone stored after the database came "
-                            "back", event.reason, event.call_key)
+                log.warning("%s stored after the database came back", what)
                 return
         finally:
             call.pending_flags -= 1
+
+    def _retry_in_background(self, call: TrackedCall, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
 
     @staticmethod
     def _flag_text(event: CallFlagged) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.db.models import BlacklistEntry, Call, Customer, OutboundTask
@@ -25,6 +25,7 @@ from scheduler.rules import RULES, RuleContext
 from tests.ivr.asterisk import ScriptedAsterisk
 from tests.ivr.conftest import CALLER_E164, NATIONAL_DAY, WEEKDAY_MORNING, StartIvr, frozen
 from tests.ivr.fakes import FakeRouter, Seat
+from tests.outages import database_unreachable
 
 
 def _request(call: str = "pbx1:1795390124.68", asked: dt.datetime = WEEKDAY_MORNING) -> CallbackRequest:
@@ -128,3 +129,21 @@ async def test_blacklisted_in_the_database_is_recorded_from_the_start(
     call = await ScriptedAsterisk(server.port, digits=["1"], dials=["ANSWER"]).run()
     assert call.commands[call.index("ANSWER") + 1].line.startswith("EXEC MixMonitor")
     assert call.first("EXEC Dial").line == "EXEC Dial PJSIP/2001,4"
+
+
+async def test_blacklisted_caller_is_still_recognised_while_the_database_is_away(
+    start_ivr: StartIvr, engine: Engine, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """PostgreSQL restarting: the lookup fails, and the copy of the blacklist the IVR read
+    before answers instead, so the caller still goes to a team leader, recorded from the start."""
+    with sessions.begin() as s:
+        s.add(BlacklistEntry(phone=CALLER_E164, reason="extortion attempts"))
+    store = SqlCallStore(sessions, settings)
+    assert await store.is_blacklisted("+8613900000000") is False  # an earlier call read the list
+    server = await start_ivr(router=FakeRouter([Seat(1, "1001"), Seat(2, "2001", Role.TEAM_LEADER)]),
+                             store=store)
+    with database_unreachable(engine):
+        call = await ScriptedAsterisk(server.port, digits=["1"], dials=["ANSWER"]).run()
+    assert call.commands[call.index("ANSWER") + 1].line.startswith("EXEC MixMonitor")
+    assert call.first("EXEC Dial").line == "EXEC Dial PJSIP/2001,4"
+    assert store.blacklist.answered_from_copy == 1

@@ -163,14 +163,22 @@ class FakeCall:
         return self.service.spool / spool_file_name(self.pbx, self.linkedid, self.linkedid)
 
     async def arrive(self) -> None:
-        now = self.clock()
-        with transaction(self.sessions) as s:  # what the bridge's writer stores
+        self.store_row()
+        await self.announce()
+
+    def store_row(self) -> None:
+        """What the bridge's writer stores of the arrival."""
+        with transaction(self.sessions) as s:
             row = Call(pbx=self.pbx, linkedid=self.linkedid, uniqueid=self.linkedid,
                        direction=CallDirection.INBOUND, caller_number=self.caller,
-                       dialled_number="95000", arrived_at=now)
+                       dialled_number="95000", arrived_at=self.clock())
             s.add(row)
             s.flush()
             self.call_id = row.id
+
+    async def announce(self) -> None:
+        """The bridge's CallArrived on the bus."""
+        now = self.clock()
         await self.service.handle(CallArrived(
             at=now, call_key=self.key, linkedid=self.linkedid, uniqueid=self.linkedid,
             direction="inbound", caller_number=self.caller, dialled_number="95000",

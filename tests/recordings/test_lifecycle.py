@@ -3,12 +3,14 @@ file only ever leaves the spool for the store together with its row."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.db.models import AuditLog, BlacklistEntry, CallFlag, Recording
@@ -16,6 +18,7 @@ from hotline.db.session import transaction
 from hotline.domain.enums import FlagSource, RecordingReason
 from recordings.errors import TooLate
 from recordings.service import RecordingService
+from tests.outages import database_unreachable
 from tests.recordings.helpers import write_wav
 
 
@@ -169,6 +172,44 @@ async def test_blacklisted_caller_is_flagged_from_the_start(
     with sessions() as s:
         [flag] = s.scalars(select(CallFlag)).all()
     assert flag.source is FlagSource.BLACKLIST
+
+
+async def test_a_blacklisted_caller_arriving_while_the_database_is_away_is_still_recorded(
+    service: RecordingService, new_call, people, clock, sessions, engine
+) -> None:
+    """PostgreSQL restarting as a blacklisted caller arrives: the copy of the blacklist read
+    earlier knows the number, the flag waits for the database, and the recording is kept and
+    filed under the blacklist once it is back (before: an error per call, and the recording
+    deleted as unflagged)."""
+    service.FLAG_RETRY_MIN = service.FLAG_RETRY_MAX = 0.01  # type: ignore[misc]
+    with transaction(sessions) as s:
+        s.add(BlacklistEntry(phone="+8613900001111", reason="malicious complaints"))
+    await asyncio.to_thread(service.blacklist.lookup, "+8613800000000")  # an earlier call read the list
+    call = new_call(caller="13900001111")
+    call.store_row()
+    with database_unreachable(engine):
+        await call.announce()
+        await asyncio.sleep(0.05)  # retries meet the database still away
+    for _ in range(300):
+        if recordings_flags(sessions) is not None:
+            break
+        await asyncio.sleep(0.01)
+    await call.answer()
+    call.talk(15)
+    await call.end()
+    clock.advance(seconds=3)
+    await service.sweep()
+    [rec] = recordings(sessions)
+    assert rec.reason is RecordingReason.BLACKLIST and rec.flagged_by_id is None
+
+
+def recordings_flags(sessions: sessionmaker[Session]) -> FlagSource | None:
+    try:
+        with sessions() as s:
+            flag = s.scalar(select(CallFlag))
+    except DBAPIError:
+        return None
+    return flag.source if flag is not None else None
 
 
 async def test_the_agent_blacklists_the_number_in_one_step(
