@@ -159,27 +159,77 @@ class LinkStats:
     events: int = 0
 
 
-def build_action(
-    name: str, headers: Headers | None = None, action_id: str | None = None, *, is_list: bool = False
-) -> Action:
-    """A panoramisk ``Action`` (it generates the ActionID when none is given); a header given
-    several times (``Variable``) is sent once per value, in order. A value with a line break
-    would inject headers, and is refused."""
-    fields: dict[str, tuple[str, Any]] = {"action": ("Action", name)}
-    if action_id is not None:
-        fields["actionid"] = ("ActionID", action_id)
-    if headers:
-        for key, value in headers.items() if isinstance(headers, Mapping) else headers:
-            text = str(value)
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"AMI header {key!r} may not contain a line break")
+class HotlineAction(Action):
+    """panoramisk's ``Action`` (its ActionID generator, its ``future``, ``responses`` and
+    ``as_list`` that :class:`HotlineProtocol` tracks a reply with), filled and written by
+    hotline. panoramisk's writes any value as it is, so a line break inside one (a caller
+    name) injects headers, or a whole action; here such a value is refused. And panoramisk's
+    fills itself through ``MutableMapping.update`` and sorts its headers when written, about
+    15 µs an action, which the ring-5 deadlines pay one after the other when a thousand
+    phones ring out at once (bench/bench_bridge.py (d)); here the headers are stored and
+    written once, in the order given, ``Action`` and ``ActionID`` first. A header given
+    several times (``Variable``) is written once per value, in order."""
+
+    def __init__(
+        self,
+        name: str,
+        headers: Headers | None = None,
+        action_id: str | None = None,
+        *,
+        as_list: bool = False,
+    ) -> None:
+        store: dict[str, tuple[str, Any]] = {
+            "action": ("Action", name),
+            "actionid": ("ActionID", self.action_id_generator() if action_id is None else action_id),
+        }
+        if headers:
+            for key, value in headers.items() if isinstance(headers, Mapping) else headers:
+                text = str(value)
+                if "\r" in text or "\n" in text:
+                    raise ValueError(f"AMI header {key!r} may not contain a line break")
+                low = key.lower()
+                if low in store:
+                    known, old = store[low]
+                    store[low] = (known, [*old, text] if isinstance(old, list) else [old, text])
+                else:
+                    store[low] = (key, text)
+        self._store = store
+        self.as_list = as_list
+        self.responses: list[AmiMessage] = []
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    def from_mapping(
+        cls, action: Mapping[str, Any], extra: Mapping[str, Any], *, as_list: bool = False
+    ) -> HotlineAction:
+        """One from panoramisk's form: a mapping with ``Action`` (and maybe ``ActionID``),
+        a list value for a repeated header."""
+        name: str | None = None
+        action_id: str | None = None
+        headers: list[tuple[str, Any]] = []
+        for key, value in [*action.items(), *extra.items()]:
             low = key.lower()
-            if low in fields:
-                known, old = fields[low]
-                fields[low] = (known, [*old, text] if isinstance(old, list) else [old, text])
+            if low == "action":
+                name = str(value)
+            elif low == "actionid":
+                action_id = str(value)
+            elif isinstance(value, list | tuple):
+                headers.extend((key, item) for item in value)
             else:
-                fields[low] = (key, text)
-    return Action(dict(fields.values()), as_list=is_list)
+                headers.append((key, value))
+        if name is None:
+            raise ValueError("an AMI action needs an 'Action' header")
+        return cls(name, headers, action_id, as_list=as_list)
+
+    def __str__(self) -> str:
+        parts = []
+        for key, value in self._store.values():
+            if isinstance(value, list):
+                parts.extend(f"{key}: {item}\r\n" for item in value)
+            else:
+                parts.append(f"{key}: {value}\r\n")
+        parts.append("\r\n")
+        return "".join(parts)
 
 
 class HotlineProtocol(AMIProtocol):
@@ -364,12 +414,10 @@ class HotlineManager(Manager):
         whichever way it ends it is forgotten. The future resolves with the response, or for
         a list action (``as_list``) with ``(response, items)``. Nothing is sent without a
         logged-in link (:class:`LinkDown`), except the login itself (``internal``)."""
-        if not isinstance(action, Action):
-            action = Action(dict(action), as_list=as_list)
+        if kwargs or not isinstance(action, HotlineAction):
+            action = HotlineAction.from_mapping(action, kwargs, as_list=bool(as_list))
         elif as_list is not None:
             action.as_list = as_list
-        if kwargs:
-            action.update(kwargs)
         proto = self.protocol
         if proto is None or proto.closed or not (self.authenticated or internal):
             raise LinkDown(
@@ -448,7 +496,7 @@ class HotlineManager(Manager):
         if proto is None or proto.closed:
             return
         try:
-            fut = self.send_action(Action({"Action": "Ping"}), timeout=self.ping_timeout)
+            fut = self.send_action(HotlineAction("Ping"), timeout=self.ping_timeout)
         except ConnectionError:
             return
         fut.add_done_callback(functools.partial(self._pong, proto))
@@ -633,7 +681,7 @@ class AmiClient:
     ) -> AmiMessage:
         """Send one action and return its response (``Response: Error`` raises
         :class:`AmiError` unless ``check`` is false)."""
-        reply = await self._send(build_action(action, headers, action_id), timeout)
+        reply = await self._send(HotlineAction(action, headers, action_id), timeout)
         assert isinstance(reply, AmiMessage)
         if check and reply.get("Response") == "Error":
             raise AmiError(action, reply)
@@ -650,7 +698,7 @@ class AmiClient:
         """Send a list action (CoreShowChannels, Status, ...) and return the response and
         its items, the closing ``...Complete`` event excluded. ``Response: Error`` raises
         :class:`AmiError` unless ``check`` is false."""
-        result = await self._send(build_action(action, headers, is_list=True), timeout)
+        result = await self._send(HotlineAction(action, headers, as_list=True), timeout)
         assert isinstance(result, tuple)
         if check and result[0].get("Response") == "Error":
             raise AmiError(action, result[0])
@@ -672,7 +720,7 @@ class AmiClient:
         bursts of actions sent from timers (the ring-5 deadlines). The future fails as
         :meth:`send_action` would raise; ``Response: Error`` is a result, not an exception.
         Its owner must retrieve the outcome (a done-callback will do)."""
-        return self.manager.send_action(build_action(action, headers), timeout=timeout)
+        return self.manager.send_action(HotlineAction(action, headers), timeout=timeout)
 
     async def _send(self, action: Action, timeout: float | None, *, internal: bool = False) -> Any:
         fut = self.manager.send_action(action, timeout=timeout, internal=internal)
@@ -727,7 +775,7 @@ class AmiClient:
             except TimeoutError:
                 log.warning("no AMI banner from %s:%d; logging in anyway", cfg.host, cfg.port)
             self.version = protocol.framer.version
-            login = build_action(
+            login = HotlineAction(
                 "Login", [("Username", cfg.username), ("Secret", cfg.secret), ("Events", cfg.events)]
             )
             # Asterisk delays a refused login by a second; allow for it.
