@@ -196,8 +196,11 @@ class HotlineAction(Action):
             "actionid": ("ActionID", _one_line("ActionID", action_id)),
         }
         if headers:
-            for key, value in headers.items() if isinstance(headers, Mapping) else headers:
-                text = _one_line(key, value)
+            pairs = headers.items() if type(headers) is dict or isinstance(headers, Mapping) else headers
+            for key, value in pairs:
+                text = value if type(value) is str else str(value)
+                if "\r" in text or "\n" in text:
+                    _one_line(key, text)  # raises
                 low = key.lower()
                 if low in store:
                     known, old = store[low]
@@ -438,7 +441,7 @@ class HotlineManager(Manager):
         whichever way it ends it is forgotten. The future resolves with the response, or for
         a list action (``as_list``) with ``(response, items)``. Nothing is sent without a
         logged-in link (:class:`LinkDown`), except the login itself (``internal``)."""
-        if kwargs or not isinstance(action, HotlineAction):
+        if kwargs or (type(action) is not HotlineAction and not isinstance(action, HotlineAction)):
             action = HotlineAction.from_mapping(action, kwargs, as_list=bool(as_list))
         elif as_list is not None:
             action.as_list = as_list
