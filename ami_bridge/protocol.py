@@ -1,30 +1,56 @@
-"""The AMI connection: log in, follow events, send actions, stay connected.
+"""The AMI connection, on panoramisk: log in, follow events, send actions, stay connected.
 
-Why not ``panoramisk.Manager`` underneath: every defect listed in
-``shared/asterisk/protocol-notes.md`` §2 sits in the parts of panoramisk that a connection is
-made of — ``AMIProtocol.data_received`` (decoding with ``errors='ignore'`` per TCP chunk, so a
-multi-byte character split between two reads is lost; banner only parsed when it arrives
-first and whole), ``AMIProtocol.handle_message``/``Action.multi`` (KeyError on "…successfully
-queued" replies to actions without ``Async``; async Originate resolved only by the later
-OriginateResponse), ``Manager.send_action`` (no timeout), ``Manager.ping`` (never checks for
-the Pong), ``AMIProtocol.close``/``Manager.send_awaiting_actions`` (unanswered actions replayed
-after a reconnect, only once a FullyBooted arrives — which sessions without ``system`` read
-permission never get — so a replayed Originate dials a second call) and ``Manager.dispatch``
-(coroutine callbacks started with ``ensure_future`` and never awaited). Working around them
-means overriding each of those methods, i.e. replacing the connection while keeping
-panoramisk's name on it. What is left, its ``Message`` (a case-insensitive dict filled by
-``Message.from_line``), parses an event about twice as slowly as :mod:`ami_bridge.frames`
-(18 to 30 µs against 9 to 10 µs per event of capture 04 on the development machine), and
-the bridge must follow at least half of bare panoramisk's event rate while also running the
-state machine and writing the database; it also cannot skip unwanted events unparsed. So this module is a small asyncio client of its own; panoramisk stays the
-reference: every defect test in ``tests/ami_bridge/test_protocol_defects.py`` runs the same
-scripted Asterisk against bare panoramisk as a strict expected failure, and the benchmark
-measures it as the baseline.
+What of panoramisk (1.4) is used: :class:`panoramisk.Manager` (its configuration, its
+``connect()`` that opens the TCP connection with ``create_connection`` and the configured
+protocol factory, its ``close()``, its pinger handle and ``authenticated`` flag, and
+``register_event`` with fnmatch patterns), :class:`panoramisk.ami_protocol.AMIProtocol`
+(its connection state: transport, ``closed``, the ``responses`` table of actions waiting
+for a reply, ``version``) and :class:`panoramisk.actions.Action` (its ActionID generator and
+the record of an action waiting for its reply: ``future``, ``responses``, ``as_list``).
+
+What is overridden, each because of a panoramisk defect: those listed in
+``shared/asterisk/protocol-notes.md`` §2, and two found while building on it (``send`` and
+``Action``). Every defect is a test in ``tests/ami_bridge/test_protocol_defects.py`` that
+passes here and is a strict expected failure against bare panoramisk:
+
+* ``AMIProtocol.data_received``: panoramisk decodes each TCP chunk with ``errors='ignore'``
+  (a character split between two reads is lost, bytes that are not UTF-8 vanish) and parses
+  the banner only when it arrives first and whole. Here :class:`ami_bridge.frames.Framer`
+  frames bytes before decoding, replaces bad bytes visibly, reads a banner cut anywhere, and
+  skips events nobody wants without parsing them: events arrive as
+  :class:`~ami_bridge.frames.AmiMessage`, about twice as fast to parse as panoramisk's
+  ``Message`` (which also breaks ``getdict('ChanVariable')`` on a lone variable).
+* ``AMIProtocol.handle_message``: panoramisk's ``Action.multi`` raises KeyError on a
+  "…successfully queued" reply to an action without ``Async`` and resolves an async
+  Originate only with its OriginateResponse. Here replies are matched by ActionID only (the
+  message text never decides anything), late and duplicate replies are dropped, and list
+  actions (``EventList``) collect their items by ActionID.
+* ``AMIProtocol.close`` and ``Manager.send_awaiting_actions``: panoramisk keeps unanswered
+  actions to re-send them on the next link, and only once a FullyBooted arrives (which a
+  session without ``system`` read permission never gets), so a replayed Originate dials a
+  second call. Here nothing is ever re-sent: each fails at once with :class:`LinkLost`.
+* ``AMIProtocol.send``: panoramisk logs a failed write and returns a future nobody resolves;
+  here a link that is not open refuses the action with :class:`LinkDown`.
+* ``Action.__init__``/``__str__`` (:class:`HotlineAction`): panoramisk writes a value with a
+  line break as it is (it injects headers, or a whole action; refused here), and builds and
+  writes each action in about 13 µs (``MutableMapping.update``, sorted headers), which a
+  burst of a thousand ring-5 Hangups pays in a row (here under 5 µs).
+* ``Manager.send_action``: no timeout in panoramisk; here every action has one
+  (:class:`ActionTimeout`).
+* ``Manager.ping``: panoramisk sends Ping and never checks for the Pong; here a Ping not
+  answered within ``ping_timeout`` marks the link dead (half-open TCP) and it is replaced.
+* ``Manager.dispatch`` and ``Manager.register_event``: panoramisk starts coroutine
+  callbacks with ``ensure_future`` and never awaits them; here events go to an
+  :class:`~ami_bridge.dispatch.EventDispatcher` that owns all its tasks.
+* ``Manager.connection_made`` / ``Manager.connection_lost``: panoramisk logs in before the
+  banner, retries after a fixed delay and truncates its intervals to whole seconds; here
+  :class:`AmiClient` logs in (plain ``Login``) once the banner is read, and reconnects with
+  exponential back-off and full jitter, reset after a successful login.
 
 What the client guarantees:
 
-* replies are matched by ActionID only (the message text never decides anything), late and
-  duplicate replies are dropped, list actions (``EventList``) collect their items by ActionID;
+* replies are matched by ActionID only, late and duplicate replies are dropped, list actions
+  collect their items by ActionID;
 * every action has a timeout (:class:`ActionTimeout`);
 * nothing is ever re-sent after a reconnect: an action whose reply was not in when the link
   went down fails with :class:`LinkLost` (its outcome is unknown: an Originate may or may not
@@ -37,16 +63,22 @@ What the client guarantees:
 from __future__ import annotations
 
 import asyncio
-import itertools
+import fnmatch
+import functools
+import inspect
 import logging
 import random
-import secrets
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from panoramisk import Manager
+from panoramisk.actions import Action
+from panoramisk.ami_protocol import AMIProtocol
+
 from ami_bridge.dispatch import EventDispatcher
-from ami_bridge.frames import AmiMessage, Framer, encode_action
+from ami_bridge.frames import AmiMessage, Framer
 from hotline.settings import AmiSettings
 
 log = logging.getLogger(__name__)
@@ -131,60 +163,467 @@ class LinkStats:
     events: int = 0
 
 
-class _Pending:
-    __slots__ = ("name", "future", "items", "is_list")
-
-    def __init__(self, name: str, future: asyncio.Future[Any], is_list: bool) -> None:
-        self.name = name
-        self.future = future
-        self.items: list[AmiMessage] = []
-        self.is_list = is_list
+def _one_line(key: str, value: Any) -> str:
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"AMI header {key!r} may not contain a line break")
+    return text
 
 
-class _Session(asyncio.Protocol):
-    """One TCP connection: frames in, writes out; the client does the rest."""
+class HotlineAction(Action):
+    """panoramisk's ``Action`` (its ActionID generator, its ``future``, ``responses`` and
+    ``as_list`` that :class:`HotlineProtocol` tracks a reply with), filled and written by
+    hotline. panoramisk's writes any value as it is, so a line break inside one (a caller
+    name) injects headers, or a whole action; here such a value is refused. And panoramisk's
+    fills itself through ``MutableMapping.update`` and sorts its headers when written, about
+    13 µs an action, which the ring-5 deadlines pay one after the other when a thousand
+    phones ring out at once (bench/bench_bridge.py (d)); here the headers are stored and
+    written once, in the order given, ``Action`` and ``ActionID`` first. A header given
+    several times (``Variable``) is written once per value, in order."""
 
-    def __init__(self, client: AmiClient) -> None:
-        self.client = client
-        self.framer = Framer()
-        self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
-        self.banner: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+    def __init__(
+        self,
+        name: str,
+        headers: Headers | None = None,
+        action_id: str | None = None,
+        *,
+        as_list: bool = False,
+    ) -> None:
+        if action_id is None:
+            action_id = self.action_id_generator()
+        store: dict[str, tuple[str, Any]] = {
+            "action": ("Action", _one_line("Action", name)),
+            "actionid": ("ActionID", _one_line("ActionID", action_id)),
+        }
+        if headers:
+            pairs = headers.items() if type(headers) is dict or isinstance(headers, Mapping) else headers
+            for key, value in pairs:
+                text = value if type(value) is str else str(value)
+                if "\r" in text or "\n" in text:
+                    _one_line(key, text)  # raises
+                low = key.lower()
+                if low in store:
+                    known, old = store[low]
+                    store[low] = (known, [*old, text] if isinstance(old, list) else [old, text])
+                else:
+                    store[low] = (key, text)
+        self._store = store
+        self.as_list = as_list
+        self.responses: list[AmiMessage] = []
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @property
+    def id(self) -> str:
+        return str(self._store["actionid"][1])
+
+    action_id = id
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if isinstance(value, list | tuple):
+            value = [_one_line(key, item) for item in value]
+        else:
+            value = _one_line(key, value)
+        super().__setitem__(_one_line("header name", key), value)
+
+    @classmethod
+    def from_mapping(
+        cls, action: Mapping[str, Any], extra: Mapping[str, Any], *, as_list: bool = False
+    ) -> HotlineAction:
+        """One from panoramisk's form: a mapping with ``Action`` (and maybe ``ActionID``),
+        a list value for a repeated header."""
+        name: str | None = None
+        action_id: str | None = None
+        headers: list[tuple[str, Any]] = []
+        for key, value in [*action.items(), *extra.items()]:
+            low = key.lower()
+            if low == "action":
+                name = str(value)
+            elif low == "actionid":
+                action_id = str(value)
+            elif isinstance(value, list | tuple):
+                headers.extend((key, item) for item in value)
+            else:
+                headers.append((key, value))
+        if name is None:
+            raise ValueError("an AMI action needs an 'Action' header")
+        return cls(name, headers, action_id, as_list=as_list)
+
+    def __str__(self) -> str:
+        parts = []
+        for key, value in self._store.values():
+            if isinstance(value, list):
+                parts.extend(f"{key}: {item}\r\n" for item in value)
+            else:
+                parts.append(f"{key}: {value}\r\n")
+        parts.append("\r\n")
+        return "".join(parts)
+
+
+class HotlineProtocol(AMIProtocol):
+    """One TCP connection: panoramisk's protocol, framed and matched by hotline's rules."""
+
+    def __init__(self, factory: HotlineManager) -> None:
+        self.factory = factory
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        factory = self.factory
+        super().connection_made(transport)  # transport, closed, responses, version
+        self.factory = factory
+        self.log = log
+        self.encoding = "utf-8"
+        self.framer = Framer()
+        loop = asyncio.get_running_loop()
+        self.banner: asyncio.Future[str | None] = loop.create_future()
+        self.lost: asyncio.Future[Exception | None] = loop.create_future()
+
+    def send(self, data: Action, as_list: bool | None = None) -> asyncio.Future[Any]:
+        """Write one action and register it for its reply. panoramisk logs a failed write and
+        returns a future nobody will resolve; here a link that is closed or closing refuses
+        the action with :class:`LinkDown` before anything is registered."""
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            raise LinkDown("AMI link is not open")
+        if as_list is not None:
+            data.as_list = as_list
+        self.responses[data.action_id] = data
+        transport.write(str(data).encode(self.encoding))
+        return data.future
 
     def data_received(self, data: bytes) -> None:
+        """panoramisk decodes each TCP chunk on its own with ``errors='ignore'`` (a character
+        split between two reads is lost, bytes that are not UTF-8 vanish silently) and parses
+        the version only if the first chunk starts with the whole banner. Here the
+        :class:`~ami_bridge.frames.Framer` frames bytes before decoding, replaces bad bytes
+        visibly, reads the banner however it is cut, and skips unwanted events unparsed."""
         framer = self.framer
-        client = self.client
-        receive = client._receive
+        factory = self.factory
+        banner = self.banner
+        handle = self.handle_message
         try:
-            for message in framer.feed(data, client._want):
-                if not self.banner.done():
-                    self.banner.set_result(framer.banner)
-                receive(message)
-            if client._on_batch is not None:
-                client._on_batch()
+            for message in framer.feed(data, factory.want):
+                if not banner.done():
+                    banner.set_result(framer.banner)
+                handle(message)
+            if factory.on_batch is not None:
+                factory.on_batch()
         except Exception:  # the reader must survive anything a handler does
             log.exception("AMI reader failed on received data")
-        if not self.banner.done() and framer.banner is not None:
-            self.banner.set_result(framer.banner)
+        if not banner.done() and framer.banner is not None:
+            banner.set_result(framer.banner)
+        if self.version is None:
+            self.version = framer.version
+
+    def handle_message(self, message: AmiMessage) -> None:  # type: ignore[override]
+        """panoramisk's ``Action.multi`` reads ``self['async']`` on any "…successfully queued"
+        reply (KeyError for PlayDTMF, or Originate without ``Async``: the protocol dies) and
+        keeps an async Originate waiting for its OriginateResponse. Here a reply is matched
+        by its ActionID alone: a plain action is answered by its one response, whatever the
+        text; a list action by its response and the events carrying its ActionID up to the
+        ``...Complete``; late and duplicate replies are counted and dropped."""
+        headers = message.headers
+        action_id = headers.get("ActionID")
+        event = headers.get("Event")
+        factory = self.factory
+        if event is None:
+            self._response(message, action_id)
+            return
+        # (an event may carry a Response header too: OriginateResponse does)
+        if action_id is not None:
+            pending = self.responses.get(action_id)
+            if pending is not None and pending.as_list and not pending.future.done():
+                if headers.get("EventList", "").lower() == "complete" or event.endswith("Complete"):
+                    items = pending.responses
+                    response = items[0] if items else message
+                    pending.future.set_result((response, items[1:]))
+                else:
+                    pending.responses.append(message)
+                return
+            if factory.waiters:
+                waiters = factory.waiters.get((event.lower(), action_id))
+                if waiters:
+                    for fut in list(waiters):
+                        if not fut.done():
+                            fut.set_result(message)
+        factory.dispatch(message)
+
+    def _response(self, message: AmiMessage, action_id: str | None) -> None:
+        headers = message.headers
+        if "Response" not in headers:
+            log.debug("AMI message that is neither event nor response: %r", message)
+            return
+        pending = self.responses.get(action_id) if action_id else None
+        if pending is None or pending.future.done():
+            self.factory.stats.late_replies += 1
+            log.debug("AMI reply with no action waiting for it: %r", message)
+            return
+        if pending.as_list and headers["Response"] == "Success":
+            pending.responses.append(message)  # the response itself goes first
+            if headers.get("EventList", "").lower() != "start" and (
+                "will follow" not in headers.get("Message", "").lower()
+            ):
+                # a list action answered with a plain Success: no items follow
+                pending.future.set_result((message, []))
+            return
+        if pending.as_list:
+            pending.future.set_result((message, []))
+            return
+        pending.future.set_result(message)
+
+    def close(self) -> None:
+        """panoramisk moves every unanswered action to ``factory.awaiting_actions``, to be
+        re-sent on the next link once a FullyBooted arrives: a session without ``system``
+        read permission never gets one (its callers hang forever), and one that does dials a
+        replayed Originate twice. Here nothing is kept for a replay: each action still
+        waiting fails at once with :class:`LinkLost`, and the transport is aborted (a
+        graceful close waits for a half-open peer to read)."""
+        stats = self.factory.stats
+        for action_id, action in list(self.responses.items()):
+            if not action.future.done():
+                stats.actions_lost += 1
+                action.future.set_exception(LinkLost(
+                    f"AMI link lost before the reply to {action.get('Action')} ({action_id}); not re-sent"
+                ))
+        self.responses.clear()
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(exc)
+        self.close()
         if not self.banner.done():
             self.banner.set_result(None)
+        if not self.lost.done():
+            self.lost.set_result(exc)
+        if self.factory.protocol is self:  # not a link already replaced
+            self.factory.connection_lost(exc)
 
-    def write(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            raise LinkDown("AMI link is not open")
-        self.transport.write(data)
 
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+class HotlineManager(Manager):
+    """panoramisk's Manager with every defective part replaced; :class:`AmiClient` drives it."""
+
+    def __init__(
+        self,
+        config: AmiConfig,
+        events: EventDispatcher,
+        stats: LinkStats,
+        on_batch: Callable[[], None] | None = None,
+    ) -> None:
+        self.events = events  # before Manager.__init__, which registers an event
+        self.stats = stats
+        self.on_batch = on_batch
+        self.waiters: dict[tuple[str, str], list[asyncio.Future[AmiMessage]]] = {}
+        self._lists = 0  # list actions waiting for their items
+        super().__init__(
+            host=config.host, port=config.port, events=config.events,
+            protocol_factory=functools.partial(HotlineProtocol, self),
+            forgetable_actions=(), log=log,
+        )
+        # panoramisk truncates these to whole seconds
+        self.ping_interval = config.ping_interval  # type: ignore[assignment]
+        self.ping_timeout = config.ping_timeout
+        self.action_timeout = config.action_timeout
+        self.protocol: HotlineProtocol | None = None
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def send_action(  # type: ignore[override]
+        self,
+        action: Action | Mapping[str, Any],
+        as_list: bool | None = None,
+        *,
+        timeout: float | None = None,
+        internal: bool = False,
+        **kwargs: Any,
+    ) -> asyncio.Future[Any]:
+        """panoramisk's future never resolves if Asterisk never answers. Here the action
+        fails with :class:`ActionTimeout` after ``timeout`` (default ``action_timeout``), and
+        whichever way it ends it is forgotten. The future resolves with the response, or for
+        a list action (``as_list``) with ``(response, items)``. Nothing is sent without a
+        logged-in link (:class:`LinkDown`), except the login itself (``internal``)."""
+        if kwargs or (type(action) is not HotlineAction and not isinstance(action, HotlineAction)):
+            action = HotlineAction.from_mapping(action, kwargs, as_list=bool(as_list))
+        elif as_list is not None:
+            action.as_list = as_list
+        proto = self.protocol
+        if proto is None or proto.closed or not (self.authenticated or internal):
+            raise LinkDown(
+                f"AMI {action.get('Action')} not sent: not connected to "
+                f"{self.config['host']}:{self.config['port']}"
+            )
+        action_id = action.action_id
+        if action_id in proto.responses:
+            raise ValueError(f"ActionID {action_id!r} is already waiting for a reply")
+        fut: asyncio.Future[Any] = action.future
+        limit = self.action_timeout if timeout is None else timeout
+        timer = asyncio.get_running_loop().call_later(limit, self._expire, action, limit)
+        is_list = bool(action.as_list)
+        responses = proto.responses
+
+        def forget(_f: asyncio.Future[Any]) -> None:
+            timer.cancel()
+            if responses.get(action_id) is action:
+                del responses[action_id]
+            self._lists -= is_list
+
+        self._lists += is_list
+        fut.add_done_callback(forget)
+        try:
+            proto.send(action)
+        except BaseException:
+            fut.cancel()
+            raise
+        self.stats.actions_sent += 1
+        return fut
+
+    def _expire(self, action: Action, limit: float) -> None:
+        if not action.future.done():
+            self.stats.action_timeouts += 1
+            action.future.set_exception(
+                ActionTimeout(f"no reply to AMI {action.get('Action')} within {limit:g}s")
+            )
+
+    def expect_event(self, event: str, action_id: str) -> asyncio.Future[AmiMessage]:
+        fut: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
+        key = (event.lower(), action_id)
+        self.waiters.setdefault(key, []).append(fut)
+
+        def _forget(f: asyncio.Future[AmiMessage]) -> None:
+            waiters = self.waiters.get(key)
+            if waiters and f in waiters:
+                waiters.remove(f)
+                if not waiters:
+                    del self.waiters[key]
+
+        fut.add_done_callback(_forget)
+        return fut
+
+    def send_awaiting_actions(self, *_: Any) -> None:  # type: ignore[override]
+        """panoramisk re-sends, on FullyBooted (``Manager.__init__`` registers this for it),
+        the actions left unanswered by the last link. Nothing is ever kept for that here (see
+        :meth:`HotlineProtocol.close`): a FullyBooted finds the list empty and sends nothing.
+        A plain function, so it runs inline instead of in a task of its own."""
+        if self.awaiting_actions:  # never filled; if it ever is, drop it rather than replay
+            log.error("AMI actions kept for a replay were dropped: %d", len(self.awaiting_actions))
+            self.awaiting_actions.clear()
+
+    # -- keepalive ---------------------------------------------------------------------------
+
+    def start_pinging(self) -> None:
+        if self.pinger is not None:
+            self.pinger.cancel()
+        self.pinger = asyncio.get_running_loop().call_later(self.ping_interval, self.ping)
+
+    def ping(self) -> None:
+        """panoramisk sends a Ping every interval and never looks for the Pong, so a
+        half-open TCP link is never noticed. Here the next Ping is sent once the Pong is in,
+        and a Ping not answered within ``ping_timeout`` aborts the link (it is replaced)."""
+        self.pinger = None
+        proto = self.protocol
+        if proto is None or proto.closed:
+            return
+        try:
+            fut = self.send_action(HotlineAction("Ping"), timeout=self.ping_timeout)
+        except ConnectionError:
+            return
+        fut.add_done_callback(functools.partial(self._pong, proto))
+
+    def _pong(self, proto: HotlineProtocol, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
+            if self.protocol is proto and not proto.closed:
+                self.start_pinging()
+        elif isinstance(exc, ActionTimeout):
+            self.stats.ping_failures += 1
+            log.error(
+                "AMI link to %s:%s dead: no reply to Ping within %gs",
+                self.config["host"], self.config["port"], self.ping_timeout,
+            )
+            proto.close()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def want(self, src: bytes | bytearray, start: int, end: int) -> bool:
+        """Is this raw event worth parsing? Replies to lists and awaited events always are."""
+        if self.waiters or self._lists:
+            return True
+        interest = self.events.interest
+        if interest is None:
+            return True
+        nl = src.find(b"\r\n", start, end)
+        name = bytes(src[start + 7: end if nl < 0 else nl])
+        if name not in interest:
+            return False
+        check = interest[name]
+        return True if check is None else check(src, start, end)
+
+    def dispatch(self, event: AmiMessage) -> None:  # type: ignore[override]
+        """panoramisk calls each callback inline and starts a coroutine one with
+        ``ensure_future``, never awaited (its exceptions are lost, its concurrency unbounded).
+        Here the :class:`~ami_bridge.dispatch.EventDispatcher` calls plain handlers inline and
+        gives each coroutine handler a bounded queue and a task it owns and awaits."""
+        self.stats.events += 1
+        self.events.dispatch(event)
+
+    def register_event(self, pattern: str, callback: Any = None) -> Any:
+        """panoramisk's registration by fnmatch pattern (``callback(manager, event)``), on the
+        owned dispatcher: a coroutine callback gets its queue and task there instead of an
+        unawaited ``ensure_future``. A plain name keeps the unwanted-event skip; a pattern
+        with wildcards makes every event parsed."""
+
+        def _register(cb: Any) -> Any:
+            wild = any(c in pattern for c in "*?[")
+            match = re.compile(fnmatch.translate(pattern)).match
+            label = f"{pattern}:{getattr(cb, '__qualname__', repr(cb))}"
+            handler: Callable[[AmiMessage], Any]
+            if inspect.iscoroutinefunction(cb):
+                async def handler(event: AmiMessage) -> None:
+                    if not wild or match(event.name):
+                        await cb(self, event)
+            else:
+                def handler(event: AmiMessage) -> None:
+                    if not wild or match(event.name):
+                        cb(self, event)
+            self.events.add(handler, name=label, events=None if wild else (pattern,))
+            return cb
+
+        return _register if callback is None else _register(callback)
+
+    # -- connection --------------------------------------------------------------------------
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:  # type: ignore[override]
+        """panoramisk's logs in at once (before the banner) and, when the connect failed,
+        retries after a fixed delay. Here it only takes the new protocol: :class:`AmiClient`
+        reads the banner, logs in, starts the keepalive, and backs off after a failure."""
+        if f.cancelled() or f.exception() is not None:
+            return
+        if self.protocol is not None:
+            self.protocol.close()
+        _transport, protocol = f.result()
+        self.protocol = protocol
+        self.responses = protocol.responses
+        self.authenticated = False
+        self._connected = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """panoramisk's schedules a reconnect after a fixed ``reconnect_timeout``. Here the
+        link's state is cleared (nobody waits on it any more); :class:`AmiClient`, which waits
+        for the protocol's ``lost``, reconnects with back-off and full jitter."""
+        self._connected = False
+        self.authenticated = False
+        if self.pinger is not None:
+            self.pinger.cancel()
+            self.pinger = None
+        self.fail_waiters()
+
+    def fail_waiters(self) -> None:
+        for key, waiters in list(self.waiters.items()):
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(LinkLost(f"AMI link lost while waiting for {key[0]} {key[1]}"))
+        self.waiters.clear()
 
 
 LinkCallback = Callable[[bool, str], Any]
@@ -192,8 +631,9 @@ ConnectedHook = Callable[[], Awaitable[None]]
 
 
 class AmiClient:
-    """A self-healing AMI session. ``start()`` returns at once; the link comes up (and comes
-    back) in the background. Register event handlers on :attr:`events`."""
+    """A self-healing AMI session on :class:`HotlineManager`. ``start()`` returns at once;
+    the link comes up (and comes back) in the background. Register event handlers on
+    :attr:`events`."""
 
     def __init__(
         self,
@@ -209,18 +649,11 @@ class AmiClient:
         self.config = config
         self.events = EventDispatcher()
         self.stats = LinkStats()
+        self.manager = HotlineManager(config, self.events, self.stats, on_batch)
         self.version: str | None = None
         self._on_link = on_link
         self._on_connected = on_connected
-        self._on_batch = on_batch
         self._rng = rng or random.Random()
-        self._ids = itertools.count(1)
-        self._prefix = f"hl-{secrets.token_hex(4)}-"
-        self._pending: dict[str, _Pending] = {}
-        self._lists = 0  # list actions waiting for their items
-        self._waiters: dict[tuple[str, str], list[asyncio.Future[AmiMessage]]] = {}
-        self._session: _Session | None = None
-        self._logged_in = False
         self._up = asyncio.Event()
         self._stopping = False
         self._wake = asyncio.Event()
@@ -232,22 +665,20 @@ class AmiClient:
     async def start(self) -> None:
         if self._supervisor is None:
             self._stopping = False
-            self._supervisor = asyncio.get_running_loop().create_task(
-                self._run(), name="ami-supervisor"
-            )
+            loop = asyncio.get_running_loop()
+            self.manager.loop = loop
+            self._supervisor = loop.create_task(self._run(), name="ami-supervisor")
 
     async def stop(self) -> None:
         """Log off (briefly), close the link, stop reconnecting, finish event handlers."""
         self._stopping = True
         self._wake.set()
-        session = self._session
-        if session is not None and self._logged_in:
+        if self.manager.authenticated:
             try:
                 await self.send_action("Logoff", timeout=min(1.0, self.config.action_timeout))
             except (ActionTimeout, ConnectionError, AmiError):
                 pass
-        if session is not None:
-            session.abort()
+        self.manager.close()
         if self._supervisor is not None:
             await asyncio.gather(self._supervisor, return_exceptions=True)
             self._supervisor = None
@@ -255,15 +686,16 @@ class AmiClient:
 
     @property
     def connected(self) -> bool:
-        return self._logged_in
+        return bool(self.manager.authenticated)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._up.wait(), timeout)
 
     # -- actions --------------------------------------------------------------------------
 
-    def next_action_id(self) -> str:
-        return f"{self._prefix}{next(self._ids)}"
+    @staticmethod
+    def next_action_id() -> str:
+        return str(Action.action_id_generator())
 
     async def send_action(
         self,
@@ -276,7 +708,7 @@ class AmiClient:
     ) -> AmiMessage:
         """Send one action and return its response (``Response: Error`` raises
         :class:`AmiError` unless ``check`` is false)."""
-        reply = await self._send(action, headers, timeout, action_id, is_list=False)
+        reply = await self._send(HotlineAction(action, headers, action_id), timeout)
         assert isinstance(reply, AmiMessage)
         if check and reply.get("Response") == "Error":
             raise AmiError(action, reply)
@@ -293,7 +725,7 @@ class AmiClient:
         """Send a list action (CoreShowChannels, Status, ...) and return the response and
         its items, the closing ``...Complete`` event excluded. ``Response: Error`` raises
         :class:`AmiError` unless ``check`` is false."""
-        result = await self._send(action, headers, timeout, None, is_list=True)
+        result = await self._send(HotlineAction(action, headers, as_list=True), timeout)
         assert isinstance(result, tuple)
         if check and result[0].get("Response") == "Error":
             raise AmiError(action, result[0])
@@ -302,19 +734,7 @@ class AmiClient:
     def expect_event(self, event: str, action_id: str) -> asyncio.Future[AmiMessage]:
         """A future for the next event ``event`` carrying ``action_id`` (OriginateResponse).
         Register it before sending the action; cancel it if you stop caring."""
-        fut: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
-        key = (event.lower(), action_id)
-        self._waiters.setdefault(key, []).append(fut)
-
-        def _forget(f: asyncio.Future[AmiMessage]) -> None:
-            waiters = self._waiters.get(key)
-            if waiters and f in waiters:
-                waiters.remove(f)
-                if not waiters:
-                    del self._waiters[key]
-
-        fut.add_done_callback(_forget)
-        return fut
+        return self.manager.expect_event(event, action_id)
 
     def send_action_nowait(
         self,
@@ -327,139 +747,15 @@ class AmiClient:
         bursts of actions sent from timers (the ring-5 deadlines). The future fails as
         :meth:`send_action` would raise; ``Response: Error`` is a result, not an exception.
         Its owner must retrieve the outcome (a done-callback will do)."""
-        return self._begin(action, headers, timeout, None, is_list=False)
+        return self.manager.send_action(HotlineAction(action, headers), timeout=timeout)
 
-    def _begin(
-        self,
-        action: str,
-        headers: Headers | None,
-        timeout: float | None,
-        action_id: str | None,
-        *,
-        is_list: bool,
-        internal: bool = False,
-    ) -> asyncio.Future[Any]:
-        """Register the action, write it, arm its timeout; the future resolves with the reply
-        (or fails), and whatever way it ends the action is forgotten."""
-        session = self._session
-        if session is None or (not self._logged_in and not internal):
-            raise LinkDown(f"AMI {action} not sent: not connected to {self.config.host}:{self.config.port}")
-        action_id = action_id or self.next_action_id()
-        if action_id in self._pending:
-            raise ValueError(f"ActionID {action_id!r} is already waiting for a reply")
-        items: list[tuple[str, Any]] = [("Action", action), ("ActionID", action_id)]
-        if headers:
-            items.extend(headers.items() if isinstance(headers, Mapping) else headers)
-        data = encode_action(items)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        pending = _Pending(action, fut, is_list)
-        limit = self.config.action_timeout if timeout is None else timeout
-        timer = loop.call_later(limit, self._expire, pending, limit)
-
-        def forget(_f: asyncio.Future[Any]) -> None:
-            timer.cancel()
-            if self._pending.get(action_id) is pending:
-                del self._pending[action_id]
-            self._lists -= is_list
-
-        self._pending[action_id] = pending
-        self._lists += is_list
-        fut.add_done_callback(forget)
-        try:
-            session.write(data)
-        except BaseException:
-            fut.cancel()
-            raise
-        self.stats.actions_sent += 1
-        return fut
-
-    def _expire(self, pending: _Pending, limit: float) -> None:
-        if not pending.future.done():
-            self.stats.action_timeouts += 1
-            pending.future.set_exception(ActionTimeout(f"no reply to AMI {pending.name} within {limit:g}s"))
-
-    async def _send(
-        self,
-        action: str,
-        headers: Headers | None,
-        timeout: float | None,
-        action_id: str | None,
-        *,
-        is_list: bool,
-        internal: bool = False,
-    ) -> AmiMessage | tuple[AmiMessage, list[AmiMessage]]:
-        fut = self._begin(action, headers, timeout, action_id, is_list=is_list, internal=internal)
+    async def _send(self, action: Action, timeout: float | None, *, internal: bool = False) -> Any:
+        fut = self.manager.send_action(action, timeout=timeout, internal=internal)
         try:
             return await fut
         except asyncio.CancelledError:
             fut.cancel()
             raise
-
-    # -- receiving ------------------------------------------------------------------------
-
-    def _want(self, src: bytes | bytearray, start: int, end: int) -> bool:
-        """Is this raw event worth parsing? Replies to lists and awaited events always are."""
-        if self._waiters or self._lists:
-            return True
-        interest = self.events.interest
-        if interest is None:
-            return True
-        nl = src.find(b"\r\n", start, end)
-        name = bytes(src[start + 7: end if nl < 0 else nl])
-        if name not in interest:
-            return False
-        check = interest[name]
-        return True if check is None else check(src, start, end)
-
-    def _receive(self, message: AmiMessage) -> None:
-        headers = message.headers
-        action_id = headers.get("ActionID")
-        event = headers.get("Event")
-        if event is None:
-            self._receive_response(message, action_id)
-            return
-        # (an event may carry a Response header too: OriginateResponse does)
-        if action_id is not None:
-            pending = self._pending.get(action_id)
-            if pending is not None and pending.is_list and not pending.future.done():
-                if headers.get("EventList", "").lower() == "complete" or event.endswith("Complete"):
-                    response = pending.items[0] if pending.items else message
-                    pending.future.set_result((response, pending.items[1:]))
-                else:
-                    pending.items.append(message)
-                return
-            if self._waiters:
-                waiters = self._waiters.get((event.lower(), action_id))
-                if waiters:
-                    for fut in list(waiters):
-                        if not fut.done():
-                            fut.set_result(message)
-        self.stats.events += 1
-        self.events.dispatch(message)
-
-    def _receive_response(self, message: AmiMessage, action_id: str | None) -> None:
-        headers = message.headers
-        if "Response" not in headers:
-            log.debug("AMI message that is neither event nor response: %r", message)
-            return
-        pending = self._pending.get(action_id) if action_id else None
-        if pending is None or pending.future.done():
-            self.stats.late_replies += 1
-            log.debug("AMI reply with no action waiting for it: %r", message)
-            return
-        if pending.is_list and headers["Response"] == "Success":
-            pending.items.append(message)  # the response itself goes first
-            if headers.get("EventList", "").lower() != "start" and (
-                "will follow" not in headers.get("Message", "").lower()
-            ):
-                # a list action answered with a plain Success: no items follow
-                pending.future.set_result((message, []))
-            return
-        if pending.is_list:
-            pending.future.set_result((message, []))
-            return
-        pending.future.set_result(message)
 
     # -- the connection loop --------------------------------------------------------------
 
@@ -492,63 +788,59 @@ class AmiClient:
                 pass
 
     async def _connect_once(self) -> bool:
-        """Connect, log in, and serve until the link dies; True if the login succeeded."""
-        loop = asyncio.get_running_loop()
+        """Connect (panoramisk's ``connect``), log in, and serve until the link dies; True if
+        the login succeeded."""
         cfg = self.config
-        _transport, session = await asyncio.wait_for(
-            loop.create_connection(lambda: _Session(self), cfg.host, cfg.port),
-            cfg.connect_timeout,
-        )
-        self._session = session
-        pinger: asyncio.Task[None] | None = None
+        manager = self.manager
+        _transport, protocol = await asyncio.wait_for(manager.connect(), cfg.connect_timeout)
+        assert isinstance(protocol, HotlineProtocol)
+        logged_in = False
         try:
             # Asterisk greets first; a peer that does not is still tried.
             try:
-                await asyncio.wait_for(asyncio.shield(session.banner), cfg.connect_timeout)
+                await asyncio.wait_for(asyncio.shield(protocol.banner), cfg.connect_timeout)
             except TimeoutError:
                 log.warning("no AMI banner from %s:%d; logging in anyway", cfg.host, cfg.port)
-            self.version = session.framer.version
-            login = [("Username", cfg.username), ("Secret", cfg.secret), ("Events", cfg.events)]
-            # Asterisk delays a refused login by a second; allow for it.
-            login_task = loop.create_task(
-                self._send("Login", login, cfg.action_timeout + 1.0, None, is_list=False, internal=True)
+            self.version = protocol.framer.version
+            login = HotlineAction(
+                "Login", [("Username", cfg.username), ("Secret", cfg.secret), ("Events", cfg.events)]
             )
-            done, _ = await asyncio.wait({login_task, session.closed}, return_when=asyncio.FIRST_COMPLETED)
-            if login_task not in done:
-                login_task.cancel()
-                await asyncio.gather(login_task, return_exceptions=True)
+            # Asterisk delays a refused login by a second; allow for it.
+            reply_fut = manager.send_action(login, timeout=cfg.action_timeout + 1.0, internal=True)
+            await asyncio.wait({reply_fut, protocol.lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not reply_fut.done():
+                reply_fut.cancel()
                 raise ConnectionError("connection closed during login")
-            reply = login_task.result()
+            reply = reply_fut.result()
             assert isinstance(reply, AmiMessage)
             if reply.get("Response") != "Success":
                 raise AuthenticationFailed(reply.get("Message") or "login refused")
-            self._logged_in = True
+            if protocol.closed:
+                raise ConnectionError("connection closed during login")
+            manager.authenticated = True
+            logged_in = True
             self.stats.connects += 1
             self._up.set()
             log.info("AMI connected to %s:%d (AMI %s)", cfg.host, cfg.port, self.version or "?")
             self._notify_link(True, f"AMI {self.version or '?'}")
             if self._on_connected is not None:
-                self._hook_task = loop.create_task(self._run_hook(), name="ami-on-connected")
-            pinger = loop.create_task(self._keepalive(session), name="ami-keepalive")
-            exc = await session.closed
+                self._hook_task = asyncio.get_running_loop().create_task(
+                    self._run_hook(), name="ami-on-connected"
+                )
+            manager.start_pinging()
+            exc = await protocol.lost
             if not self._stopping:
                 log.warning("AMI link to %s:%d lost: %s", cfg.host, cfg.port, exc or "closed by peer")
             return True
         finally:
-            if pinger is not None:
-                pinger.cancel()
-                await asyncio.gather(pinger, return_exceptions=True)
             if self._hook_task is not None and not self._hook_task.done():
                 self._hook_task.cancel()
                 await asyncio.gather(self._hook_task, return_exceptions=True)
             self._hook_task = None
-            session.abort()
-            self._session = None
-            was_up = self._logged_in
-            self._logged_in = False
+            protocol.close()  # every action still waiting fails with LinkLost
+            manager.connection_lost(None)
             self._up.clear()
-            self._fail_pending()
-            if was_up:
+            if logged_in:
                 self.stats.disconnects += 1
                 self._notify_link(False, "link lost" if not self._stopping else "stopped")
 
@@ -560,37 +852,6 @@ class AmiClient:
             raise
         except Exception:
             log.exception("AMI on-connected hook failed")
-
-    async def _keepalive(self, session: _Session) -> None:
-        cfg = self.config
-        while True:
-            await asyncio.sleep(cfg.ping_interval)
-            try:
-                await self._send("Ping", None, cfg.ping_timeout, None, is_list=False)
-            except ActionTimeout:
-                self.stats.ping_failures += 1
-                log.error(
-                    "AMI link to %s:%d dead: no reply to Ping within %gs",
-                    cfg.host, cfg.port, cfg.ping_timeout,
-                )
-                session.abort()
-                return
-            except ConnectionError:
-                return
-
-    def _fail_pending(self) -> None:
-        for action_id, pending in list(self._pending.items()):
-            if not pending.future.done():
-                self.stats.actions_lost += 1
-                pending.future.set_exception(
-                    LinkLost(f"AMI link lost before the reply to {pending.name} ({action_id}); not re-sent")
-                )
-        self._pending.clear()
-        for key, waiters in list(self._waiters.items()):
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_exception(LinkLost(f"AMI link lost while waiting for {key[0]} {key[1]}"))
-        self._waiters.clear()
 
     def _notify_link(self, up: bool, detail: str) -> None:
         if self._on_link is None:

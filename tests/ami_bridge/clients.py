@@ -50,7 +50,11 @@ class OurClient:
         return task.result()
 
     def add_async_handler(self, handler: Any) -> None:
-        self.client.events.add(handler, name="test-async")
+        # registered exactly as on bare panoramisk below
+        async def _adapter(_manager: Any, event: Any) -> None:
+            await handler(event)
+
+        self.client.manager.register_event("*", _adapter)
 
     @property
     def version(self) -> str | None:

@@ -193,10 +193,13 @@ async def test_an_action_sent_without_a_task_fails_when_the_link_goes() -> None:
     async with ScriptedAmi(asterisk.script) as peer:
         client = await started(peer.port)
         try:
+            link = client.manager.protocol
+            assert link is not None
             sent = AmiPbxActions(client).hangup_nowait("PJSIP/1001-00000001", 19)
+            assert list(link.responses) != []
             with pytest.raises(LinkLost):
                 await asyncio.wait_for(sent, 3)
             await asyncio.sleep(0.01)
-            assert client._pending == {}  # forgotten, not leaked
+            assert link.responses == {}  # forgotten, not leaked
         finally:
             await client.stop()

@@ -1,8 +1,10 @@
 """Each panoramisk defect of protocol-notes §2, reproduced by a scripted Asterisk.
 
-Every test runs against hotline's client (must pass) and against bare panoramisk (strict
-expected failure: the scenario really triggers the defect, so the test fails without the
-workaround).
+hotline's client is panoramisk's ``Manager`` and ``AMIProtocol`` with the defective methods
+overridden (``ami_bridge/protocol.py``); each test names the override that works around its
+defect. Every test runs against hotline's client (must pass) and against bare panoramisk, the
+same classes without the overrides (strict expected failure: the scenario really triggers the
+defect, so the test fails without the workaround).
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ import time
 
 import pytest
 
+from ami_bridge import protocol
 from ami_bridge.protocol import ActionTimeout, LinkLost
 from tests.ami_bridge.amipeer import BANNER, PeerConn, ScriptedAmi, msg
 from tests.ami_bridge.clients import OurClient, PanoramiskClient
 
 
-def clients(defect: str) -> pytest.MarkDecorator:
+def clients(defect: str, override: str) -> pytest.MarkDecorator:
+    """``override``: the method(s) of hotline's client that work around ``defect``, each
+    checked to be defined by that class itself (so the name stays true)."""
+    for name in override.split(", "):
+        cls_name, _, method = name.partition(" ")[0].partition(".")
+        cls = getattr(protocol, cls_name)
+        assert method in vars(cls), f"{cls_name} does not override {method}"
     return pytest.mark.parametrize(
         "make_client",
         [
@@ -36,7 +45,8 @@ NEWCHANNEL = [
 ]
 
 
-@clients("KeyError on '…successfully queued' replies to actions without Async (#90, #97)")
+@clients("KeyError on '…successfully queued' replies to actions without Async (#90, #97)",
+         "HotlineProtocol.handle_message")
 async def test_successfully_queued_reply_without_async_is_an_ordinary_reply(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.login()
@@ -60,7 +70,8 @@ async def test_successfully_queued_reply_without_async_is_an_ordinary_reply(make
             await client.close()
 
 
-@clients("async Originate resolves only with the OriginateResponse (#88, #89)")
+@clients("async Originate resolves only with the OriginateResponse (#88, #89)",
+         "HotlineProtocol.handle_message")
 async def test_async_originate_returns_when_queued_not_when_dialled(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.login()
@@ -84,7 +95,8 @@ async def test_async_originate_returns_when_queued_not_when_dialled(make_client)
             await client.close()
 
 
-@clients("no timeout on send_action: an unanswered action hangs forever (code)")
+@clients("no timeout on send_action: an unanswered action hangs forever (code)",
+         "HotlineManager.send_action")
 async def test_unanswered_action_times_out_by_itself(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.login()
@@ -102,7 +114,8 @@ async def test_unanswered_action_times_out_by_itself(make_client) -> None:
             await client.close()
 
 
-@clients("keepalive never notices a half-open link (code)")
+@clients("keepalive never notices a half-open link (code)",
+         "HotlineManager.ping")
 async def test_half_open_link_is_noticed_and_replaced(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.login()
@@ -121,7 +134,8 @@ async def test_half_open_link_is_noticed_and_replaced(make_client) -> None:
             await client.close()
 
 
-@clients("unanswered actions replayed after reconnect, only on FullyBooted (code)")
+@clients("unanswered actions replayed after reconnect, only on FullyBooted (code)",
+         "HotlineProtocol.close, HotlineManager.send_awaiting_actions")
 async def test_originate_is_never_sent_twice_across_a_reconnect(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         if conn.index == 0:
@@ -154,7 +168,8 @@ async def test_originate_is_never_sent_twice_across_a_reconnect(make_client) -> 
             await client.close()
 
 
-@clients("coroutine callbacks started with ensure_future and never awaited (code, #91)")
+@clients("coroutine callbacks started with ensure_future and never awaited (code, #91)",
+         "HotlineManager.dispatch (EventDispatcher)")
 async def test_async_handlers_are_finished_and_owned_when_the_client_closes(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.login()
@@ -186,7 +201,8 @@ async def test_async_handlers_are_finished_and_owned_when_the_client_closes(make
         assert leftovers == []
 
 
-@clients("decoding per TCP chunk with errors='ignore' loses a character split between reads")
+@clients("decoding per TCP chunk with errors='ignore' loses a character split between reads",
+         "HotlineProtocol.data_received (Framer)")
 async def test_name_split_inside_a_utf8_character_arrives_whole(make_client) -> None:
     event = msg(*NEWCHANNEL, ("CallerIDName", "张三"), ("Uniqueid", "1.1"), ("Linkedid", "1.1"))
 
@@ -209,7 +225,8 @@ async def test_name_split_inside_a_utf8_character_arrives_whole(make_client) -> 
             await client.close()
 
 
-@clients("errors='ignore' silently drops bytes that are not UTF-8")
+@clients("errors='ignore' silently drops bytes that are not UTF-8",
+         "HotlineProtocol.data_received (Framer)")
 async def test_bytes_that_are_not_utf8_are_replaced_visibly(make_client) -> None:
     head = msg(*NEWCHANNEL, ("Uniqueid", "1.2"), ("Linkedid", "1.2"))[:-2]
     event = head + b"CallerIDName: caf\xe9\r\n\r\n"  # latin-1, not UTF-8
@@ -233,7 +250,8 @@ async def test_bytes_that_are_not_utf8_are_replaced_visibly(make_client) -> None
             await client.close()
 
 
-@clients("the version is parsed only when the banner arrives first and whole")
+@clients("the version is parsed only when the banner arrives first and whole",
+         "HotlineProtocol.data_received (Framer)")
 async def test_banner_split_across_packets_still_gives_the_version(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.send(BANNER[:13])
@@ -252,7 +270,8 @@ async def test_banner_split_across_packets_still_gives_the_version(make_client) 
             await client.close()
 
 
-@clients("a lone ChanVariable is a string, so getdict('ChanVariable') raises TypeError")
+@clients("a lone ChanVariable is a string, so getdict('ChanVariable') raises TypeError",
+         "HotlineProtocol.data_received (AmiMessage.chanvars)")
 async def test_channel_variables_are_read_however_many_there_are(make_client) -> None:
     async def script(conn: PeerConn) -> None:
         await conn.login()
@@ -273,3 +292,27 @@ async def test_channel_variables_are_read_however_many_there_are(make_client) ->
         finally:
             await client.close()
 
+
+
+@clients("a value with a line break is written as it is: it injects headers, or a whole action",
+         "HotlineAction.__init__")
+async def test_a_value_with_a_line_break_is_refused_not_written(make_client) -> None:
+    async def script(conn: PeerConn) -> None:
+        await conn.login()
+        await conn.serve_pings()
+
+    async with ScriptedAmi(script) as peer:
+        client = make_client(peer.port)
+        await client.start()
+        try:
+            with pytest.raises(ValueError, match="line break"):
+                await client.action({
+                    "Action": "Originate", "Channel": "PJSIP/13812345678@carrier", "Async": "true",
+                    "CallerID": "张三\r\n\r\nAction: Hangup\r\nChannel: PJSIP/1002-00000001",
+                }, patience=1)
+            pong = await client.action({"Action": "Ping"}, patience=2)
+            assert pong.get("Ping") == "Pong"
+        finally:
+            await client.close()
+    # nothing of the refused action reached Asterisk
+    assert not any(a["Action"] in ("Hangup", "Originate") for a in peer.all_actions())
