@@ -225,6 +225,7 @@ async def serving_web(
             ignore_origin=runtime.origin if runtime is not None else None,
         )
         await listener.start()
+    app.state.live_relay = listener  # for health checks and tests: .listening, .stats
     # Live pages (SSE) keep their connections open: without a limit, Ctrl-C with a wallboard
     # open in a browser would wait for that browser to leave.
     config = uvicorn.Config(
