@@ -10,10 +10,11 @@ payloads are call_updated summaries of a real size (~450 bytes). Measured:
 * latency at a paced rate (``--rate`` events/s for ``--seconds``; 50/s is the busy hour of
   500 agents) and at 10x that: from ``publisher.handle`` on the bus side to the payload in
   the browser's queue; p50/p99/max in ms;
-* throughput: ``--events`` published at once, until the last is in the browser's queue;
-* baseline, same run and server: the same events sent one ``SELECT pg_notify`` per event and
-  round trip (what an unbatched relay would do), counted until the listener has them all;
-  printed as the relay's events/s over the baseline's.
+* throughput: ``--events`` published at once by a child process (as a bridge process would),
+  until the last is in this process's browser queue;
+* baseline, same run and server: the same payloads sent by a child process one ``SELECT
+  pg_notify`` per event and round trip (what an unbatched relay would do); printed as the
+  relay's events/s over the baseline's.
 
 PostgreSQL is a throwaway server on loopback (hotline.devtools.pgserver), or the one in
 HOTLINE_BENCH_DATABASE_URL.
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -92,34 +94,39 @@ async def paced(publisher: LiveRelayPublisher, browser: Any, rate: float, second
     return got
 
 
-async def burst(publisher: LiveRelayPublisher, browser: Any, count: int) -> float:
-    """Events per second for ``count`` events published at once."""
-    start = time.perf_counter()
+def publish_relay(conninfo: str, count: int) -> None:
+    """In a child process, as a bridge process would: ``count`` events through the relay."""
+    publisher = LiveRelayPublisher(conninfo, origin="bench-child", max_pending=count + 10)
+    publisher.start()
     for n in range(count):
         publisher.handle(event(n))
-        if n % 500 == 499:
-            await asyncio.sleep(0)  # let the listener read meanwhile, as a real loop would
-    for _ in range(count):
-        await asyncio.wait_for(browser.queue.get(), 30)
-    return count / (time.perf_counter() - start)
+    publisher.stop(timeout=60)
 
 
-async def unbatched(conninfo: str, browser: Any, count: int) -> float:
-    """The baseline: one pg_notify per event and round trip, from a thread."""
-    texts = [f'{{"origin":"base","seq":{n + 1},"payload":{{"type":"x","n":{n}}}}}'
-             for n in range(count)]
+def publish_unbatched(conninfo: str, count: int) -> None:
+    """The baseline, in a child process: the same payloads, one pg_notify per event and round
+    trip."""
+    payloads = LivePayloads()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for n in range(count):
+            text = json.dumps({"origin": "base", "seq": n + 1,
+                               "payload": payloads.build(event(n))},
+                              ensure_ascii=False, separators=(",", ":"), default=str)
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
 
-    def send() -> None:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            for t in texts:
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, t))
 
+async def from_child(target: Any, conninfo: str, browser: Any, count: int) -> float:
+    """Events per second from a child process into this process's browser queue, timed from
+    the first arrival to the last (the child's start-up excluded)."""
+    child = multiprocessing.get_context("fork").Process(target=target, args=(conninfo, count))
+    child.start()
+    await asyncio.wait_for(browser.queue.get(), 30)
     start = time.perf_counter()
-    sender = asyncio.get_running_loop().create_task(asyncio.to_thread(send))
-    for _ in range(count):
+    for _ in range(count - 1):
         await asyncio.wait_for(browser.queue.get(), 30)
-    await sender
-    return count / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    await asyncio.to_thread(child.join)
+    return (count - 1) / elapsed
 
 
 async def run(url: str, args: argparse.Namespace) -> None:
@@ -139,14 +146,14 @@ async def run(url: str, args: argparse.Namespace) -> None:
                 print(f"latency at {rate:>5.0f} ev/s ({len(lat)} events): "
                       f"p50 {statistics.median(lat):.2f} ms, p99 {pct(lat, 0.99):.2f} ms, "
                       f"max {max(lat):.2f} ms")
-            relay_rate = await burst(publisher, browser, args.events)
-            base_rate = await unbatched(conninfo, browser, args.events)
+            relay_rate = await from_child(publish_relay, conninfo, browser, args.events)
+            base_rate = await from_child(publish_unbatched, conninfo, browser, args.events)
     publisher.stop()
     print(f"throughput, {args.events} events of {size} bytes at once: "
-          f"relay {relay_rate:,.0f} ev/s ({publisher.stats.batches} batches in all), "
+          f"relay {relay_rate:,.0f} ev/s, "
           f"unbatched baseline {base_rate:,.0f} ev/s, ratio {relay_rate / base_rate:.1f}x")
-    print(f"publisher: sent {publisher.stats.sent}, dropped {publisher.stats.dropped}; "
-          f"listener: received {listener.stats.received}, missed {listener.stats.missed}")
+    print(f"listener: received {listener.stats.received}, missed {listener.stats.missed}; "
+          f"paced publisher dropped {publisher.stats.dropped}")
 
 
 def main() -> None:
