@@ -336,3 +336,21 @@ def test_hotline_web_serves_pages_and_the_relayed_feed_then_stops_on_sigint(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_on_sqlite_a_web_only_worker_has_no_live_feed_and_says_so(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    from hotline.db.session import session_factory
+    from tests.factories import make_user
+
+    sqlite_sessions = session_factory(sqlite_engine)
+    with sqlite_sessions.begin() as s:
+        sup = make_user(s, "sup", "supervisor").id
+    settings = Settings(var_dir=tmp_path, web={"port": free_port()})
+    async with serving_web(settings, sqlite_engine, None) as app:
+        assert app.state.live_relay is None
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.get(f"http://127.0.0.1:{settings.web.port}/api/live", headers={
+                "Authorization": f"Bearer {_token(sqlite_sessions, sup)}"})
+    assert r.status_code == 503 and "no live events" in r.json()["detail"]
