@@ -65,11 +65,11 @@ def relay_enabled(settings: Settings, engine: Engine) -> bool:
 def conninfo_of(engine: Engine, **extra: Any) -> str:
     """A libpq connection string for the engine's database (password included; never log)."""
     url = engine.url
-    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in url.query.items()}
-    return make_conninfo(
-        "", host=url.host, port=url.port, user=url.username, password=url.password,
-        dbname=url.database, application_name="hotline-live-relay", **{**query, **extra},
-    )
+    params: dict[str, Any] = {"application_name": "hotline-live-relay"}
+    params.update({k: (v[-1] if isinstance(v, tuple) else v) for k, v in url.query.items()})
+    params.update(host=url.host, port=url.port, user=url.username, password=url.password,
+                  dbname=url.database, **extra)
+    return make_conninfo("", **params)
 
 
 def new_origin() -> str:
@@ -296,6 +296,8 @@ class LiveRelayListener:
             except (psycopg.Error, OSError) as exc:
                 self._warn.warning("live relay: listener lost its connection (%s); retrying",
                                    _first_line(exc))
+            except Exception:  # never let the feed die quietly: log, reconnect
+                log.exception("live relay: listener failed; reconnecting")
             finally:
                 self.listening.clear()
             await asyncio.sleep(delay)
