@@ -10,7 +10,9 @@ its dependencies explicitly; nothing reaches for globals:
 * the IVR (FastAGI server) runs the call flows and asks the bridge's router for agents;
 * recordings follow calls on the bus and act on flags through the bridge's PBX actions;
 * the scheduler dials outbound tasks through the same PBX actions, only while it leads;
-* the web app (FastAPI) reads the database and the live bus.
+* the web app (FastAPI) reads the database and the live bus;
+* on PostgreSQL the live events also go out on ``LISTEN/NOTIFY`` (the relay publisher) and
+  every web process, this one and ``hotline web`` workers, listens to feed its browsers.
 
 Start order is bus → bridge → recordings → scheduler → IVR (the FastAGI port opens last, when
 everything a call needs is up); stop order is the reverse, so calls in progress finish, the
@@ -35,6 +37,14 @@ from hotline import tuning
 from hotline.bus import EventBus
 from hotline.db.session import session_factory
 from hotline.settings import Settings
+from hotline.web.live_relay import (
+    LiveRelayListener,
+    LiveRelayPublisher,
+    conninfo_of,
+    live_feed_of,
+    new_origin,
+    relay_enabled,
+)
 from ivr.server import FastAgiServer
 from ivr.service import IvrData, build_ivr
 from ivr.store import SqlCallStore
@@ -57,6 +67,10 @@ class Runtime:
     recordings: RecordingService
     ivr: FastAgiServer
     scheduler: OutboundScheduler | None
+    # Sends the live events to other processes' web workers (PostgreSQL only).
+    relay: LiveRelayPublisher | None = None
+    # Names this process on the relay, so that its own web app skips its own events.
+    origin: str = field(default_factory=new_origin)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     started: bool = False
 
@@ -97,9 +111,16 @@ class Runtime:
                 housekeeping_jobs=housekeeping_jobs(settings, engine), **sched_kwargs,
             )
             outbound.subscribe(bus)
-        return cls(settings, engine, bus, bridge, recordings, ivr, outbound)
+        origin = new_origin()
+        relay: LiveRelayPublisher | None = None
+        if relay_enabled(settings, engine):
+            relay = LiveRelayPublisher(conninfo_of(engine), origin=origin)
+            relay.subscribe(bus)
+        return cls(settings, engine, bus, bridge, recordings, ivr, outbound, relay, origin)
 
     async def start(self) -> None:
+        if self.relay is not None:
+            self.relay.start()
         await self.bus.start()
         await self.bridge.start()
         await self.recordings.start()
@@ -130,6 +151,8 @@ class Runtime:
         await self.bridge.stop()
         await self.recordings.stop()
         await self.bus.stop(drain=True)
+        if self.relay is not None:
+            await self.relay.aclose()
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -185,11 +208,24 @@ def create_web_app(settings: Settings, engine: Engine, runtime: Runtime | None) 
 
 
 @contextlib.asynccontextmanager
-async def serving_web(settings: Settings, engine: Engine, runtime: Runtime) -> AsyncIterator[None]:
-    """The web pages served by uvicorn in this event loop for as long as the block runs."""
+async def serving_web(
+    settings: Settings, engine: Engine, runtime: Runtime | None
+) -> AsyncIterator[Any]:
+    """The web pages served by uvicorn in this event loop for as long as the block runs;
+    yields the app. Without a runtime (``hotline web``) there is no bridge, IVR or scheduler:
+    pages, reports and the CRM work, agent control answers 503. On PostgreSQL the live feed
+    also comes from the relay (every bridge process's events, this one's own excepted)."""
     import uvicorn
 
     app = create_web_app(settings, engine, runtime)
+    listener: LiveRelayListener | None = None
+    if relay_enabled(settings, engine):
+        listener = LiveRelayListener(
+            conninfo_of(engine), live_feed_of(app),
+            ignore_origin=runtime.origin if runtime is not None else None,
+        )
+        await listener.start()
+    app.state.live_relay = listener  # for health checks and tests: .listening, .stats
     # Live pages (SSE) keep their connections open: without a limit, Ctrl-C with a wallboard
     # open in a browser would wait for that browser to leave.
     config = uvicorn.Config(
@@ -205,13 +241,17 @@ async def serving_web(settings: Settings, engine: Engine, runtime: Runtime) -> A
         await asyncio.sleep(0.02)
     if web_task.done() and not server.started:
         await asyncio.gather(web_task, return_exceptions=True)
+        if listener is not None:
+            await listener.stop()
         raise OSError(f"the web pages could not listen on {settings.web.host}:{settings.web.port}")
     log.info("web pages on http://%s:%d/", settings.web.host, settings.web.port)
     try:
-        yield
+        yield app
     finally:
         server.should_exit = True
         await asyncio.gather(web_task, return_exceptions=True)
+        if listener is not None:
+            await listener.stop()
 
 
 def stop_signal() -> asyncio.Event:
@@ -247,3 +287,16 @@ async def run_forever(
 
 def serve(settings: Settings, engine: Engine, *, ivr_data: IvrData | None = None) -> None:
     asyncio.run(run_forever(settings, engine, ivr_data=ivr_data))
+
+
+async def run_web_forever(settings: Settings, engine: Engine) -> None:
+    """``hotline web``: the web app alone (no bridge, IVR or scheduler) until SIGINT or
+    SIGTERM; several can run beside the ``hotline serve`` processes on PostgreSQL."""
+    stop = stop_signal()
+    async with serving_web(settings, engine, None):
+        await stop.wait()
+        log.info("stopping")
+
+
+def serve_web(settings: Settings, engine: Engine) -> None:
+    asyncio.run(run_web_forever(settings, engine))

@@ -117,6 +117,11 @@ class WebSettings(_Section):
     port: Port = 8080
     # Signs session cookies; set it in production so sessions survive restarts.
     session_secret: SecretStr | None = None
+    # The live feed across processes (PostgreSQL LISTEN/NOTIFY on channel "hotline_live"):
+    # "auto" relays it when the database is PostgreSQL (a process with a bridge publishes its
+    # live events, every web process listens); "off" keeps each process's feed to itself.
+    # SQLite has no relay (one process).
+    live_relay: Literal["auto", "off"] = "auto"
 
 
 class RingSettings(_Section):

@@ -37,7 +37,6 @@ from hotline.domain.events import (
     CallRinging,
     CallUpdated,
     DomainEvent,
-    EscalationRaised,
     LinkStateChanged,
 )
 from hotline.web.auth.principal import Principal
@@ -91,18 +90,20 @@ class Listener:
         self.dropped = 0
         self.sees_all = principal.role in (Role.TEAM_LEADER, Role.SUPERVISOR, Role.ADMIN)
 
-    def wants(self, event: DomainEvent) -> bool:
-        if isinstance(event, EscalationRaised):
+    def wants(self, payload: dict[str, Any]) -> bool:
+        """Decided on the payload (not the event) so that payloads relayed from another
+        process (:mod:`hotline.web.live_relay`) are filtered exactly like local ones."""
+        if payload.get("type") == "escalation_raised":
             return (self.principal.role is Role.ADMIN
-                    or self.principal.user_id in event.recipient_user_ids)
+                    or self.principal.user_id in payload.get("recipient_user_ids", ()))
         if self.sees_all:
             return True
         mine = self.principal.agent_id
         if mine is None:
             return False
-        if isinstance(event, CallUpdated):
-            return mine in agents_of(event)
-        return getattr(event, "agent_id", None) == mine
+        if payload.get("type") == "call_updated":
+            return mine in payload.get("agent_ids", ())
+        return payload.get("agent_id") == mine
 
     def offer(self, payload: dict[str, Any]) -> None:
         if self.queue.full():  # a stalled browser loses its oldest events, not new ones
@@ -111,11 +112,26 @@ class Listener:
         self.queue.put_nowait(payload)
 
 
-class LiveFeed:
-    def __init__(self, *, maxsize: int = 200) -> None:
-        self._listeners: set[Listener] = set()
+class LivePayloads:
+    """Turns domain events into what the browser gets, remembering each call's caller (from
+    ``CallArrived``) so that later events of the call carry the number for the caller card.
+
+    One per process that sees the bridge's events: the local :class:`LiveFeed` and the relay
+    publisher each keep one, so a relayed payload is the one a local browser would get."""
+
+    def __init__(self) -> None:
         self._callers: OrderedDict[str, str | None] = OrderedDict()
-        self._maxsize = maxsize
+
+    def build(self, event: DomainEvent) -> dict[str, Any]:
+        if isinstance(event, CallArrived):
+            self._remember(event.call_key, event.caller_number)
+        elif isinstance(event, CallUpdated) and event.record.ended_at is None:
+            if self._callers.get(event.record.call_key) is None:
+                self._remember(event.record.call_key, event.record.caller_number)
+        payload = self.payload(event)
+        if isinstance(event, CallEnded):
+            self._callers.pop(event.call_key, None)
+        return payload
 
     def payload(self, event: DomainEvent) -> dict[str, Any]:
         if isinstance(event, CallUpdated):
@@ -128,24 +144,31 @@ class LiveFeed:
             data["caller_number"] = self._callers.get(key)
         return data
 
-    async def handle(self, event: DomainEvent) -> None:
-        """The bus subscriber: remember callers, then fan out."""
-        if isinstance(event, CallArrived):
-            self._remember(event.call_key, event.caller_number)
-        elif isinstance(event, CallUpdated) and event.record.ended_at is None:
-            if self._callers.get(event.record.call_key) is None:
-                self._remember(event.record.call_key, event.record.caller_number)
-        payload = self.payload(event)
-        for listener in list(self._listeners):
-            if listener.wants(event):
-                listener.offer(payload)
-        if isinstance(event, CallEnded):
-            self._callers.pop(event.call_key, None)
-
     def _remember(self, key: str, caller: str | None) -> None:
         self._callers[key] = caller
         while len(self._callers) > REMEMBERED_CALLS:
             self._callers.popitem(last=False)
+
+
+class LiveFeed:
+    def __init__(self, *, maxsize: int = 200) -> None:
+        self._listeners: set[Listener] = set()
+        self._payloads = LivePayloads()
+        self._maxsize = maxsize
+
+    def payload(self, event: DomainEvent) -> dict[str, Any]:
+        return self._payloads.payload(event)
+
+    async def handle(self, event: DomainEvent) -> None:
+        """The bus subscriber: remember callers, then fan out."""
+        self.deliver(self._payloads.build(event))
+
+    def deliver(self, payload: dict[str, Any]) -> None:
+        """Fan a built payload out to every browser that may see it (local events and those
+        relayed from other processes alike)."""
+        for listener in list(self._listeners):
+            if listener.wants(payload):
+                listener.offer(payload)
 
     @contextmanager
     def listen(self, principal: Principal) -> Iterator[Listener]:
