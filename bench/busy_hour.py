@@ -18,7 +18,9 @@ Faults, injected while calls arrive:
   scaled by the speed: at speed 20 that is ten simulated minutes of the hour) and started
   again;
 * ``kill``: hotline (a Runtime as ``hotline serve`` runs it, in a child process) killed with
-  SIGKILL and a new one started at once (in this process, as the crash tests do).
+  SIGKILL and a new one started at once (in this process, as the crash tests do);
+* ``together`` (not in the default list): ``ami``, ``pbx`` and ``pg`` in one run, one after
+  the other (drops at 5-25% of the arrivals, the PBX restart at 35%, PostgreSQL at 55%).
 
 For each it prints: calls placed; **lost** (a call the PBX had that the database does not);
 **duplicated** (a call stored twice); **callbacks dialled twice** (an attempt originated
@@ -142,17 +144,25 @@ async def in_process(name: str, args: argparse.Namespace, tmp: Path, engine: Eng
         await until(lambda: bridge.resyncs > since)
         return now()
 
-    async def ami(stack: Stack) -> None:
-        for _ in range(5):
-            await asyncio.sleep(arrivals / 6)
+    begun = [0.0]
+
+    async def until_share(share: float) -> None:
+        """Sleep until ``share`` of the arrivals have gone by since the callers started."""
+        if not begun[0]:
+            begun[0] = time.monotonic()
+        await asyncio.sleep(max(0.0, begun[0] + share * arrivals - time.monotonic()))
+
+    async def ami(stack: Stack, shares: tuple[float, ...] = tuple(i / 6 for i in range(1, 6))) -> None:
+        for share in shares:
+            await until_share(share)
             since, cut = stack.runtime.bridge.resyncs, now()
             stack.sim.faults.drop_ami()
             back = await resynchronised(stack, since)
             outages.append((cut, back))
             recoveries.append((back - cut).total_seconds())
 
-    async def pbx(stack: Stack) -> None:
-        await asyncio.sleep(0.4 * arrivals)
+    async def pbx(stack: Stack, share: float = 0.4) -> None:
+        await until_share(share)
         since, cut = stack.runtime.bridge.resyncs, now()
         pbx_up[0] = False
         try:
@@ -165,8 +175,8 @@ async def in_process(name: str, args: argparse.Namespace, tmp: Path, engine: Eng
         for agent_id in stack.agents.values():  # the agents' desks carry on
             await stack.runtime.bridge.set_ready(agent_id)
 
-    async def pg(stack: Stack) -> None:
-        await asyncio.sleep(0.4 * arrivals)
+    async def pg(stack: Stack, share: float = 0.4) -> None:
+        await until_share(share)
         await asyncio.to_thread(server.stop, "fast")
         await asyncio.sleep(args.pg_down)
         await asyncio.to_thread(server.restart)
@@ -177,7 +187,15 @@ async def in_process(name: str, args: argparse.Namespace, tmp: Path, engine: Eng
                     and writer._retry is None, timeout=300)  # type: ignore[attr-defined]
         recoveries.append(time.monotonic() - back)
 
-    during = {"ami": ami, "pbx": pbx, "pg": pg, "none": None}[name]
+    async def together(stack: Stack) -> None:
+        """All three in one hour, one after the other: the AMI link dropped five times in
+        the first quarter, the PBX restarted at 35%, PostgreSQL stopped at 55%."""
+        begun[0] = time.monotonic()
+        await ami(stack, (0.05, 0.10, 0.15, 0.20, 0.25))
+        await pbx(stack, 0.35)
+        await pg(stack, 0.55)
+
+    during = {"ami": ami, "pbx": pbx, "pg": pg, "together": together, "none": None}[name]
     run = await run_busy_hour(tmp, engine, url, sounds, calls=args.calls, speed=args.speed,
                               during=during, accepting=lambda: pbx_up[0])
     run.outages = outages
@@ -238,12 +256,13 @@ LABELS = {
     "pbx": "pbxsim (Asterisk) restarted",
     "pg": "PostgreSQL stopped",
     "kill": "hotline serve SIGKILLed, restarted",
+    "together": "AMI dropped 5 times, pbxsim restarted and PostgreSQL stopped, in one hour",
 }
 
 
 def report(o: Outcome, baseline: Outcome | None, args: argparse.Namespace) -> None:
     v, run = o.verdict, o.run
-    label = LABELS[o.name] + (f" {args.pg_down:g} s" if o.name == "pg" else "")
+    label = LABELS[o.name] + (f" {args.pg_down:g} s" if o.name in ("pg", "together") else "")
     ratio = f"{run.wall_seconds / baseline.run.wall_seconds:.2f}" if baseline else "1.00"
     recover = ", ".join(f"{r:.2f}" for r in o.recoveries) or "-"
     requests_lost = sum(1 for p in v.problems if p.endswith("asked to be called back and has no task"))
@@ -265,9 +284,10 @@ def report(o: Outcome, baseline: Outcome | None, args: argparse.Namespace) -> No
 
 async def main(args: argparse.Namespace) -> None:
     faults = [f for f in args.faults.split(",") if f]
-    unknown = set(faults) - set(FAULTS)
+    unknown = set(faults) - set(FAULTS) - {"together"}
     if unknown:
-        raise SystemExit(f"--faults: unknown {', '.join(sorted(unknown))} (known: {', '.join(FAULTS)})")
+        raise SystemExit(f"--faults: unknown {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(FAULTS)}, together)")
     root = Path(tempfile.mkdtemp(prefix="bench-busy-hour-"))
     print(f"busy hour: {args.calls:,} calls at speed {args.speed:g} on PostgreSQL; work in {root}",
           flush=True)
@@ -297,7 +317,8 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated: ami,pbx,pg,kill")
+    p.add_argument("--faults", default=",".join(FAULTS),
+                   help="comma-separated: ami,pbx,pg,kill, or together (ami, pbx and pg in one run)")
     p.add_argument("--calls", type=int, default=2000, help="calls of busy-hour.yaml (2,000: all)")
     p.add_argument("--speed", type=float, default=20.0, help="time compression on both sides")
     p.add_argument("--pg-down", type=float, default=30.0, help="real seconds PostgreSQL is down")
