@@ -91,7 +91,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.db.models import Agent, Call, CallLeg, OutboundAttempt, OutboundTask
@@ -378,7 +378,18 @@ class Dialler:
             self.in_doubt.add(flight.attempt_id)
             await self._drop(flight, sent=None)
             return
-        await self._on_originate_result(flight, result)
+        try:
+            await self._on_originate_result(flight, result)
+        except SQLAlchemyError as exc:
+            # The PBX answered but the database is away (PostgreSQL restarting): the attempt
+            # was sent, its row still says so. Left in flight it would never be resolved; in
+            # doubt, recovery settles it from the PBX and the stored calls once the database
+            # is back, and it is never re-sent.
+            log.error("attempt %d: the OriginateResponse (reason %s) could not be stored (%s); "
+                      "resolving from the PBX once the database is back", flight.attempt_id,
+                      result.reason, exc)
+            self.in_doubt.add(flight.attempt_id)
+            await self._drop(flight, sent=None)
 
     # -- step 3: settle ------------------------------------------------------------------
     def _record_result(self, flight: InFlight, result: OriginateResult) -> tuple[bool, bool]:

@@ -35,6 +35,7 @@ from scheduler.leader import LeaderLease
 from scheduler.pacing import Pacer
 from scheduler.service import OutboundScheduler
 from scheduler.tasks import TaskSpec, add_task
+from tests.outages import database_unreachable
 from tests.scheduler.conftest import (
     MONDAY_10,
     FakePbx,
@@ -310,6 +311,37 @@ async def test_originate_error_resolved_from_the_pbx_not_resent(engine: Engine) 
     assert a.outcome is CallOutcome.ANSWERED  # seen up on the PBX
     assert len(pbx.sent) == 1
 
+
+
+async def test_a_response_the_database_cannot_take_is_resolved_once_it_is_back(engine: Engine) -> None:
+    """PostgreSQL goes away between the Originate and its response (issue 9's faults in one
+    hour): the attempt was left 'dialling' and never settled. It is now resolved from the PBX
+    once the database is back, and never dialled again."""
+    settings = make_settings(mode="customer_first", retry_delay_seconds=600)
+    clock = FrozenClock(MONDAY_10)
+    outage = database_unreachable(engine)
+    loop = asyncio.get_running_loop()
+    back = asyncio.Event()
+
+    def end_outage() -> None:
+        outage.__exit__(None, None, None)
+        back.set()
+
+    class DatabaseGoesAway(FakePbx):
+        async def originate(self, **kw: Any):  # type: ignore[no-untyped-def]
+            result = await super().originate(**kw)  # it rings, the customer answers...
+            outage.__enter__()  # ...and the database is away when the response comes
+            loop.call_later(0.5, end_outage)
+            return result
+
+    pbx = DatabaseGoesAway(hold_answered=True)
+    task_id = new_task(engine, settings)
+    async with running(settings, engine, pbx, clock):
+        await asyncio.wait_for(back.wait(), 10)
+        await wait_for(lambda: settled(engine, task_id, 1), timeout=15)
+    (a,) = attempts_of(engine, task_id)
+    assert a.outcome is CallOutcome.ANSWERED  # seen up on the PBX
+    assert len(pbx.sent) == 1
 
 def store_call(engine: Engine, attempt_id: int, *, ended: bool, customer_answered: bool,
                customer_status: str | None = None) -> int:
