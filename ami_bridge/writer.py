@@ -42,6 +42,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from hotline.db.errors import first_line
 from hotline.db.models import Agent, Call, CallLeg, Customer, OutboundTask
 from hotline.domain.events import (
     AgentStateChanged,
@@ -311,7 +312,7 @@ class CallWriter:
                     self._last_reject_log = now
                     refused = isinstance(exc, (IntegrityError, StatementError, ValueError))
                     log.error("the database refused a record, skipped: %s (%s); %d so far",
-                              _describe(batch), _first_line(exc), self.stats.rejected,
+                              _describe(batch), first_line(exc), self.stats.rejected,
                               exc_info=None if refused else exc)
                 return
             for one in batch.items():
@@ -332,7 +333,7 @@ class CallWriter:
         except DBAPIError as exc:
             if isinstance(exc.orig, _DATA_ERRORS):
                 raise
-            raise _Outage(_first_line(exc)) from exc
+            raise _Outage(first_line(exc)) from exc
         except OSError as exc:
             raise _Outage(str(exc)) from exc
         self.stats.calls_written += len(batch.calls)
@@ -577,10 +578,6 @@ def open_call_records(
         for row in calls
     ]
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _describe(batch: Batch) -> str:

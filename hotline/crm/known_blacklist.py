@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline.db.errors import first_line
 from hotline.db.models import BlacklistEntry
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,6 @@ class KnownBlacklist:
                 return
             self._outage = True
         age = self.clock() - self._read_at
-        first_line = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
         log.warning("%s: blacklist lookups cannot reach the database (%s); answering from the "
                     "copy read %.0f s ago (%d numbers) until it is back",
-                    self.name, first_line, age, len(self._phones or ()))
+                    self.name, first_line(exc), age, len(self._phones or ()))

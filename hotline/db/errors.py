@@ -95,3 +95,10 @@ def integrity_as_invalid_input() -> Iterator[None]:
     except IntegrityError as exc:
         v = explain_integrity_error(exc)
         raise InvalidInput.single(v.field or v.table or "record", v.reason) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a (database) error, for a log line: SQLAlchemy's wrapper adds the
+    statement and a link on further lines; a driver's own error is its first line too."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -42,6 +42,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine
 
 from hotline.bus import EventBus
+from hotline.db.errors import first_line
 from hotline.domain.events import DomainEvent
 from hotline.settings import Settings
 from hotline.web.live import KINDS, LiveFeed, LivePayloads
@@ -201,7 +202,7 @@ class LiveRelayPublisher:
                 self._close()
                 if fresh or attempt == 2:
                     self._retry_at = time.monotonic() + self._retry_seconds
-                    self._warn.warning("live relay: sending failed (%s)", _first_line(exc))
+                    self._warn.warning("live relay: sending failed (%s)", first_line(exc))
                     break
                 continue
             self.stats.sent += len(batch)
@@ -220,7 +221,7 @@ class LiveRelayPublisher:
             self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
         except psycopg.Error as exc:
             self._retry_at = time.monotonic() + self._retry_seconds
-            self._warn.warning("live relay: cannot connect (%s)", _first_line(exc))
+            self._warn.warning("live relay: cannot connect (%s)", first_line(exc))
             return None
         return self._conn
 
@@ -295,7 +296,7 @@ class LiveRelayListener:
                         self._receive(note.payload)
             except (psycopg.Error, OSError) as exc:
                 self._warn.warning("live relay: listener lost its connection (%s); retrying",
-                                   _first_line(exc))
+                                   first_line(exc))
             except Exception:  # never let the feed die quietly: log, reconnect
                 log.exception("live relay: listener failed; reconnecting")
             finally:
@@ -337,7 +338,3 @@ def live_feed_of(app: Any) -> LiveFeed:
     if web.live is None:
         web.live = LiveFeed()
     return web.live  # type: ignore[no-any-return]
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -155,6 +155,15 @@ async def test_an_extortion_flag_after_the_call_was_stored_puts_it_on_hold(
     assert rec.reason is RecordingReason.EXTORTION and rec.legal_hold
 
 
+async def talk_then_sweep(call, service: RecordingService, clock) -> None:  # type: ignore[no-untyped-def]
+    """Answered, 15 s of talk, ended; the sweep runs after the grace."""
+    await call.answer()
+    call.talk(15)
+    await call.end()
+    clock.advance(seconds=3)
+    await service.sweep()
+
+
 async def test_blacklisted_caller_is_flagged_from_the_start(
     service: RecordingService, new_call, people, clock, sessions
 ) -> None:
@@ -162,11 +171,7 @@ async def test_blacklisted_caller_is_flagged_from_the_start(
         s.add(BlacklistEntry(phone="+8613900001111", reason="malicious complaints"))
     call = new_call(caller="13900001111")  # national form, as the carrier may send it
     await call.arrive()
-    await call.answer()
-    call.talk(15)
-    await call.end()
-    clock.advance(seconds=3)
-    await service.sweep()
+    await talk_then_sweep(call, service, clock)
     [rec] = recordings(sessions)
     assert rec.reason is RecordingReason.BLACKLIST and rec.flagged_by_id is None
     with sessions() as s:
@@ -194,11 +199,7 @@ async def test_a_blacklisted_caller_arriving_while_the_database_is_away_is_still
         if recordings_flags(sessions) is not None:
             break
         await asyncio.sleep(0.01)
-    await call.answer()
-    call.talk(15)
-    await call.end()
-    clock.advance(seconds=3)
-    await service.sweep()
+    await talk_then_sweep(call, service, clock)
     [rec] = recordings(sessions)
     assert rec.reason is RecordingReason.BLACKLIST and rec.flagged_by_id is None
 
